@@ -1,0 +1,101 @@
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "config.h"
+
+static void env_name_of(const config_option_t *opt, char *buf, size_t bufsz)
+{
+    if (opt->env != NULL) {
+        snprintf(buf, bufsz, "%s", opt->env);
+        return;
+    }
+    size_t i = 0;
+    for (; opt->name[i] != '\0' && i + 1 < bufsz; ++i) {
+        char c = opt->name[i];
+        buf[i] = c == '-' ? '_' : (c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c);
+    }
+    buf[i] = '\0';
+}
+
+static int assign(const config_option_t *opt, const char *text, const char *source)
+{
+    if (opt->type == CONFIG_STRING) {
+        *(const char **)opt->value = text;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < opt->min || v > opt->max) {
+        fprintf(stderr, "invalid value '%s' for %s: expected an integer from %" PRId64 " to %" PRId64 "\n", text, source,
+                opt->min, opt->max);
+        return -1;
+    }
+    *(int64_t *)opt->value = v;
+    return 0;
+}
+
+static void print_usage(const char *program, const char *summary, const config_option_t *options)
+{
+    char env[64];
+    printf("Usage: %s [options]\n\n%s\n\nOptions (each also read from the environment variable shown):\n", program, summary);
+    for (const config_option_t *opt = options; opt->name != NULL; ++opt) {
+        env_name_of(opt, env, sizeof(env));
+        printf("  --%-22s %s\n", opt->name, opt->help);
+        if (opt->type == CONFIG_STRING) {
+            const char *def = *(const char **)opt->value;
+            printf("  %-24s env %s, default: %s\n", "", env, def != NULL && def[0] != '\0' ? def : "(none)");
+        } else {
+            printf("  %-24s env %s, default: %" PRId64 "\n", "", env, *(int64_t *)opt->value);
+        }
+    }
+    printf("  --%-22s %s\n", "help", "print this help and exit");
+}
+
+config_result_t config_parse(const char *program, const char *summary, const config_option_t *options, int argc, char **argv)
+{
+    char env[64], source[96];
+
+    for (const config_option_t *opt = options; opt->name != NULL; ++opt) {
+        env_name_of(opt, env, sizeof(env));
+        const char *v = getenv(env);
+        if (v != NULL && v[0] != '\0') {
+            snprintf(source, sizeof(source), "environment variable %s", env);
+            if (assign(opt, v, source) != 0)
+                return CONFIG_EXIT_FAILURE;
+        }
+    }
+
+    for (int i = 1; i < argc; ++i) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            print_usage(program, summary, options);
+            return CONFIG_EXIT_SUCCESS;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            fprintf(stderr, "%s: unexpected argument '%s' (try --help)\n", program, arg);
+            return CONFIG_EXIT_FAILURE;
+        }
+        const char *name = arg + 2, *eq = strchr(name, '=');
+        size_t namelen = eq != NULL ? (size_t)(eq - name) : strlen(name);
+        const config_option_t *opt = options;
+        for (; opt->name != NULL; ++opt)
+            if (strlen(opt->name) == namelen && strncmp(opt->name, name, namelen) == 0)
+                break;
+        if (opt->name == NULL) {
+            fprintf(stderr, "%s: unknown option '%.*s' (try --help)\n", program, (int)(namelen + 2), arg);
+            return CONFIG_EXIT_FAILURE;
+        }
+        const char *value = eq != NULL ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (value == NULL) {
+            fprintf(stderr, "%s: option --%s needs a value\n", program, opt->name);
+            return CONFIG_EXIT_FAILURE;
+        }
+        snprintf(source, sizeof(source), "--%s", opt->name);
+        if (assign(opt, value, source) != 0)
+            return CONFIG_EXIT_FAILURE;
+    }
+    return CONFIG_OK;
+}

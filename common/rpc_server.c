@@ -1,0 +1,238 @@
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <h2o/multithread.h>
+#include "log.h"
+#include "rpc_server.h"
+
+enum { CALL_IDLE, CALL_RECV, CALL_HANDLING, CALL_SEND };
+
+struct st_rpc_call_t {
+    rpc_server_t *server;
+    nng_ctx ctx;
+    nng_aio *aio;
+    nng_msg *request; /* held while the worker handles it */
+    _Atomic int state;
+    h2o_multithread_message_t msg; /* posts a completed receive (or a stop) to the loop */
+};
+
+struct st_rpc_server_t {
+    h2o_loop_t *loop;
+    nng_socket sock;
+    char identity[128];
+    rpc_request_cb cb;
+    void *data;
+    unsigned ncalls;
+    rpc_call_t *calls;
+    _Atomic bool draining;
+    bool closing; /* loop thread: rpc_server_destroy is under way */
+    _Atomic unsigned busy; /* calls in CALL_HANDLING or CALL_SEND */
+    h2o_multithread_queue_t *queue;
+    h2o_multithread_receiver_t receiver;
+};
+
+static int msg_append(void *data, const char *buf, size_t len)
+{
+    return nng_msg_append(data, buf, len) == 0 ? 0 : -1;
+}
+
+static void arm_recv(rpc_call_t *call)
+{
+    atomic_store(&call->state, CALL_RECV);
+    nng_ctx_recv(call->ctx, call->aio);
+    if (atomic_load(&call->server->draining))
+        nng_aio_cancel(call->aio); /* rpc_server_drain may have looked at this call before it was armed */
+}
+
+/* nng thread */
+static void on_aio(void *arg)
+{
+    rpc_call_t *call = arg;
+    rpc_server_t *server = call->server;
+    int rv = nng_aio_result(call->aio);
+
+    switch (atomic_load(&call->state)) {
+    case CALL_RECV:
+        if (rv == 0) {
+            call->request = nng_aio_get_msg(call->aio);
+            atomic_fetch_add(&server->busy, 1);
+            atomic_store(&call->state, CALL_HANDLING);
+        } else {
+            atomic_store(&call->state, CALL_IDLE);
+            if (rv != NNG_ECLOSED && rv != NNG_ECANCELED && !atomic_load(&server->draining)) {
+                arm_recv(call); /* a transient error: keep serving */
+                return;
+            }
+        }
+        h2o_multithread_send_message(&server->receiver, &call->msg);
+        break;
+    case CALL_SEND:
+        if (rv != 0) {
+            nng_msg_free(nng_aio_get_msg(call->aio)); /* nng leaves the message to us when a send fails */
+            log_warn("reply not sent", "error=\"%s\"", nng_strerror(rv));
+        }
+        atomic_fetch_sub(&server->busy, 1);
+        if (rv == NNG_ECLOSED || atomic_load(&server->draining)) {
+            atomic_store(&call->state, CALL_IDLE);
+            return;
+        }
+        arm_recv(call);
+        break;
+    default:
+        break;
+    }
+}
+
+static void send_reply_msg(rpc_call_t *call, nng_msg *reply)
+{
+    nng_msg_free(call->request);
+    call->request = NULL;
+    atomic_store(&call->state, CALL_SEND);
+    nng_aio_set_msg(call->aio, reply);
+    nng_ctx_send(call->ctx, call->aio);
+}
+
+static nng_msg *new_msg(void)
+{
+    nng_msg *m;
+    if (nng_msg_alloc(&m, 0) != 0)
+        abort();
+    return m;
+}
+
+void rpc_call_reply(rpc_call_t *call, proto_reply_t *rep)
+{
+    nng_msg *m = new_msg();
+    rep->worker = (proto_str_t){call->server->identity, strlen(call->server->identity)};
+    if (proto_reply_encode(rep, msg_append, m) != 0)
+        abort(); /* only an allocation failure can make encoding fail */
+    send_reply_msg(call, m);
+}
+
+void rpc_call_reply_error(rpc_call_t *call, proto_status_t status, const char *reason)
+{
+    nng_msg *m = new_msg();
+    if (proto_reply_encode_error(status, reason, call->server->identity, msg_append, m) != 0)
+        abort();
+    send_reply_msg(call, m);
+}
+
+/* loop thread: requests that nng received */
+static void on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    rpc_server_t *server = H2O_STRUCT_FROM_MEMBER(rpc_server_t, receiver, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        rpc_call_t *call = H2O_STRUCT_FROM_MEMBER(rpc_call_t, msg.link, messages->next);
+        h2o_linklist_unlink(&call->msg.link);
+        if (server->closing || atomic_load(&call->state) != CALL_HANDLING)
+            continue; /* a stopped call, or the server is going away: nothing to do */
+
+        proto_request_t req;
+        int rv = proto_request_decode(&req, nng_msg_body(call->request), nng_msg_len(call->request));
+        if (rv == 0) {
+            server->cb(call, &req, server->data);
+        } else {
+            log_warn("bad request from gateway", "error=\"%s\" bytes=%zu", proto_strerror(rv), nng_msg_len(call->request));
+            rpc_call_reply_error(call, rv == PROTO_EVERSION ? PROTO_ST_BAD_VERSION : PROTO_ST_BAD_REQUEST, proto_strerror(rv));
+        }
+    }
+}
+
+void rpc_identity(char *buf, size_t bufsz, const char *kind)
+{
+    char host[64] = "unknown";
+    gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    snprintf(buf, bufsz, "%s@%s:%d", kind, host, (int)getpid());
+}
+
+rpc_server_t *rpc_server_create(h2o_loop_t *loop, const char *dial_urls, unsigned concurrency, const char *identity,
+                                rpc_request_cb cb, void *data)
+{
+    rpc_server_t *server = calloc(1, sizeof(*server));
+    int rv;
+    if (server == NULL)
+        abort();
+    server->loop = loop;
+    snprintf(server->identity, sizeof(server->identity), "%s", identity);
+    server->cb = cb;
+    server->data = data;
+
+    if ((rv = nng_rep0_open(&server->sock)) != 0) {
+        log_error("nng_rep0_open failed", "error=\"%s\"", nng_strerror(rv));
+        abort();
+    }
+    nng_socket_set_size(server->sock, NNG_OPT_RECVMAXSZ, PROTO_MAX_FRAME);
+    nng_socket_set_ms(server->sock, NNG_OPT_RECONNMINT, 100);
+    nng_socket_set_ms(server->sock, NNG_OPT_RECONNMAXT, 2000);
+
+    char urls[1024];
+    snprintf(urls, sizeof(urls), "%s", dial_urls);
+    char *save = NULL;
+    for (char *url = strtok_r(urls, ",", &save); url != NULL; url = strtok_r(NULL, ",", &save)) {
+        while (*url == ' ')
+            ++url;
+        /* NNG_FLAG_NONBLOCK: keep retrying in the background while the gateway is not up yet */
+        if ((rv = nng_dial(server->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+            log_error("cannot dial gateway", "url=%s error=\"%s\"", url, nng_strerror(rv));
+            nng_close(server->sock);
+            free(server);
+            return NULL;
+        }
+        log_info("dialing gateway", "url=%s", url);
+    }
+
+    server->queue = h2o_multithread_create_queue(loop);
+    h2o_multithread_register_receiver(server->queue, &server->receiver, on_messages);
+
+    server->ncalls = concurrency;
+    server->calls = calloc(concurrency, sizeof(*server->calls));
+    if (server->calls == NULL)
+        abort();
+    for (unsigned i = 0; i < concurrency; ++i) {
+        rpc_call_t *call = server->calls + i;
+        call->server = server;
+        if ((rv = nng_ctx_open(&call->ctx, server->sock)) != 0 || (rv = nng_aio_alloc(&call->aio, on_aio, call)) != 0) {
+            log_error("cannot open nng context", "error=\"%s\"", nng_strerror(rv));
+            abort();
+        }
+    }
+    for (unsigned i = 0; i < concurrency; ++i)
+        arm_recv(server->calls + i);
+    return server;
+}
+
+void rpc_server_drain(rpc_server_t *server)
+{
+    atomic_store(&server->draining, true);
+    for (unsigned i = 0; i < server->ncalls; ++i)
+        if (atomic_load(&server->calls[i].state) == CALL_RECV)
+            nng_aio_cancel(server->calls[i].aio);
+}
+
+unsigned rpc_server_busy(rpc_server_t *server)
+{
+    return atomic_load(&server->busy);
+}
+
+void rpc_server_destroy(rpc_server_t *server)
+{
+    server->closing = true;
+    atomic_store(&server->draining, true);
+    nng_close(server->sock);
+    for (unsigned i = 0; i < server->ncalls; ++i)
+        nng_aio_free(server->calls[i].aio); /* waits for its callback */
+    /* deliver what those callbacks posted, so that the receiver is empty when it is unregistered */
+    while (!h2o_linklist_is_empty(&server->receiver._messages))
+        h2o_evloop_run(server->loop, 0);
+    for (unsigned i = 0; i < server->ncalls; ++i)
+        if (server->calls[i].request != NULL)
+            nng_msg_free(server->calls[i].request);
+    h2o_multithread_unregister_receiver(server->queue, &server->receiver);
+    h2o_multithread_destroy_queue(server->queue);
+    free(server->calls);
+    free(server);
+}

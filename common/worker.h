@@ -1,0 +1,19 @@
+/*
+ * What the worker processes (notifier, history-svc) share around their loop: signal handling and a graceful stop.
+ * Main thread only.
+ */
+#ifndef NOTIGATE_WORKER_H
+#define NOTIGATE_WORKER_H
+
+#include <stdint.h>
+#include "rpc_server.h"
+
+/* Blocks SIGINT and SIGTERM in the calling thread (and so in every thread created after it, nng's included) and
+ * ignores SIGPIPE. Call first thing in main. */
+void worker_block_signals(void);
+
+/* Runs loop until SIGTERM or SIGINT, then stops taking requests from server, keeps running until the calls being
+ * served are answered (at most drain_ms), and returns. The caller then destroys what it made. */
+void worker_run(h2o_loop_t *loop, rpc_server_t *server, uint32_t drain_ms);
+
+#endif

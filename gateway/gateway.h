@@ -1,0 +1,81 @@
+/*
+ * The gateway process: N loop threads, each with its own h2o context, listening socket (SO_REUSEPORT) and upstream
+ * clients; the workers' upstreams and the configuration are shared. The main thread only starts and stops them.
+ */
+#ifndef NOTIGATE_GATEWAY_H
+#define NOTIGATE_GATEWAY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <h2o.h>
+#include <h2o/multithread.h>
+#include <openssl/ssl.h>
+#include "json_out.h"
+#include "metrics.h"
+#include "upstream.h"
+
+typedef struct st_gateway_config_t {
+    const char *listen;     /* host:port for plain HTTP/1.1 and h2c, or "" */
+    const char *tls_listen; /* host:port for TLS (h2 and http/1.1 by ALPN), or "" */
+    const char *tls_cert, *tls_key;
+    const char *notifier_bind, *history_bind; /* nng URLs workers dial */
+    int64_t threads;
+    int64_t read_timeout_ms;  /* list, hybrid, readyz: each worker */
+    int64_t write_timeout_ms; /* publish and mark read: history-svc */
+    int64_t max_inflight;     /* per thread and worker kind */
+    int64_t shutdown_timeout_ms;
+} gateway_config_t;
+
+typedef struct st_gateway_t gateway_t;
+
+typedef struct st_gateway_thread_t {
+    gateway_t *gw;
+    unsigned index;
+    pthread_t tid;
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx, tls_accept_ctx;
+    h2o_socket_t *listener, *tls_listener;
+    h2o_multithread_queue_t *queue;
+    h2o_multithread_receiver_t control; /* the main thread asks for shutdown through it */
+    h2o_multithread_message_t shutdown_msg;
+    upstream_client_t *notifier, *history;
+    metrics_t metrics;
+    json_out_t out; /* response buffer, reused */
+    unsigned pending; /* requests waiting on workers */
+    bool shutting_down;
+    uint64_t shutdown_at_us;
+} gateway_thread_t;
+
+struct st_gateway_t {
+    gateway_config_t cfg;
+    h2o_globalconf_t h2o_config;
+    SSL_CTX *ssl_ctx;
+    upstream_t *notifier, *history;
+    gateway_thread_t *threads;
+    unsigned nthreads;
+    metrics_source_t metrics_source;
+    uint8_t instance_id[8]; /* random per process: the first half of every request id */
+    _Atomic uint64_t next_rid;
+    int64_t started_at_ms;
+};
+
+/* server.c: starts the loop threads (listening sockets are opened here, so errors surface before returning).
+ * Returns 0, or -1 after logging why. */
+int gateway_start(gateway_t *gw);
+
+/* Asks every loop thread to stop accepting, finish what is in flight and exit; waits for them. */
+void gateway_stop(gateway_t *gw);
+
+/* routes.c: the h2o handler for every path. */
+int gateway_on_req(h2o_handler_t *self, h2o_req_t *req);
+
+/* The thread that owns req (its h2o context is embedded in the thread). */
+static inline gateway_thread_t *gateway_thread_of(h2o_req_t *req)
+{
+    return H2O_STRUCT_FROM_MEMBER(gateway_thread_t, ctx, req->conn->ctx);
+}
+
+#endif

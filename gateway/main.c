@@ -1,0 +1,130 @@
+/*
+ * gateway: the HTTP/1.1 + HTTP/2 front of notigate. It serves the REST API from h2o event loops and hands every
+ * notification read and write to the workers over nng: the notifier (realtime view) and history-svc (Redis).
+ */
+#include <openssl/err.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+#include "clock.h"
+#include "config.h"
+#include "gateway.h"
+#include "log.h"
+#include "worker.h"
+
+static SSL_CTX *make_ssl_ctx(const char *cert, const char *key)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 || SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        char err[256];
+        ERR_error_string_n(ERR_get_error(), err, sizeof(err));
+        log_error("cannot load TLS certificate or key", "cert=%s key=%s error=\"%s\"", cert, key, err);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols); /* h2, then http/1.1 */
+    return ctx;
+}
+
+int main(int argc, char **argv)
+{
+    static gateway_t gw;
+    const char *log_level = "info";
+    gateway_config_t *cfg = &gw.cfg;
+    *cfg = (gateway_config_t){.listen = "0.0.0.0:8080",
+                              .tls_listen = "",
+                              .tls_cert = "",
+                              .tls_key = "",
+                              .notifier_bind = "tcp://127.0.0.1:7101",
+                              .history_bind = "tcp://127.0.0.1:7102",
+                              .threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1,
+                              .read_timeout_ms = 250,
+                              .write_timeout_ms = 2000,
+                              .max_inflight = 4096,
+                              .shutdown_timeout_ms = 10000};
+    config_option_t options[] = {
+        {"listen", NULL, CONFIG_STRING, &cfg->listen, 0, 0, "host:port for HTTP/1.1 and cleartext HTTP/2 (\"\" for none)"},
+        {"tls-listen", NULL, CONFIG_STRING, &cfg->tls_listen, 0, 0, "host:port for HTTPS (HTTP/2 and 1.1 by ALPN); needs --tls-cert and --tls-key"},
+        {"tls-cert", NULL, CONFIG_STRING, &cfg->tls_cert, 0, 0, "PEM certificate chain for --tls-listen"},
+        {"tls-key", NULL, CONFIG_STRING, &cfg->tls_key, 0, 0, "PEM private key for --tls-listen"},
+        {"notifier-bind", NULL, CONFIG_STRING, &cfg->notifier_bind, 0, 0, "nng URL notifier replicas dial in to"},
+        {"history-bind", NULL, CONFIG_STRING, &cfg->history_bind, 0, 0, "nng URL history-svc replicas dial in to"},
+        {"threads", NULL, CONFIG_INT, &cfg->threads, 1, 256, "event-loop threads (default: the number of CPUs)"},
+        {"worker-timeout-ms", NULL, CONFIG_INT, &cfg->read_timeout_ms, 1, 60000,
+         "how long a read waits for each worker before answering without it (partial)"},
+        {"write-timeout-ms", NULL, CONFIG_INT, &cfg->write_timeout_ms, 1, 60000, "how long a publish or mark-read waits for history-svc"},
+        {"max-inflight", NULL, CONFIG_INT, &cfg->max_inflight, 1, 1000000, "requests in flight per thread and worker kind (503 beyond)"},
+        {"shutdown-timeout-ms", NULL, CONFIG_INT, &cfg->shutdown_timeout_ms, 0, 600000, "on SIGTERM, how long to finish requests in flight"},
+        {"log-level", NULL, CONFIG_STRING, &log_level, 0, 0, "debug, info, warn or error"},
+        {NULL}};
+
+    switch (config_parse("gateway", "HTTP/1.1 + HTTP/2 gateway of notigate: REST API in front of the notifier and history-svc workers.",
+                         options, argc, argv)) {
+    case CONFIG_OK:
+        break;
+    case CONFIG_EXIT_SUCCESS:
+        return 0;
+    default:
+        return 2;
+    }
+    log_level_t level;
+    if (log_level_parse(log_level, &level) != 0) {
+        fprintf(stderr, "gateway: unknown log level '%s'\n", log_level);
+        return 2;
+    }
+    if (cfg->listen[0] == '\0' && cfg->tls_listen[0] == '\0') {
+        fprintf(stderr, "gateway: nothing to listen on: give --listen or --tls-listen\n");
+        return 2;
+    }
+    if (cfg->tls_listen[0] != '\0' && (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0')) {
+        fprintf(stderr, "gateway: --tls-listen needs --tls-cert and --tls-key\n");
+        return 2;
+    }
+    log_init("gateway", level);
+    worker_block_signals(); /* before any thread exists, so that only sigwait below sees SIGTERM */
+
+    gw.started_at_ms = clock_wall_ms();
+    gw.nthreads = (unsigned)cfg->threads;
+    if (getrandom(gw.instance_id, sizeof(gw.instance_id), 0) != (ssize_t)sizeof(gw.instance_id)) {
+        log_error("getrandom failed", NULL);
+        return 1;
+    }
+
+    h2o_config_init(&gw.h2o_config);
+    gw.h2o_config.server_name = h2o_iovec_init(H2O_STRLIT("notigate"));
+    gw.h2o_config.max_request_entity_size = 4 * PUBLISH_BODY_MAX; /* beyond the API's limit, so the API answers 413 itself */
+    gw.h2o_config.http2.max_concurrent_requests_per_connection = 100;
+    h2o_hostconf_t *hostconf = h2o_config_register_host(&gw.h2o_config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *pathconf = h2o_config_register_path(hostconf, "/", 0);
+    h2o_create_handler(pathconf, sizeof(h2o_handler_t))->on_req = gateway_on_req;
+
+    if (cfg->tls_listen[0] != '\0' && (gw.ssl_ctx = make_ssl_ctx(cfg->tls_cert, cfg->tls_key)) == NULL)
+        return 1;
+    if ((gw.notifier = upstream_create("notifier", cfg->notifier_bind)) == NULL ||
+        (gw.history = upstream_create("history", cfg->history_bind)) == NULL)
+        return 1;
+    if (gateway_start(&gw) != 0)
+        return 1;
+    log_info("gateway started", "listen=%s tls_listen=%s threads=%u worker_timeout_ms=%d write_timeout_ms=%d",
+             cfg->listen[0] != '\0' ? cfg->listen : "-", cfg->tls_listen[0] != '\0' ? cfg->tls_listen : "-", gw.nthreads,
+             (int)cfg->read_timeout_ms, (int)cfg->write_timeout_ms);
+
+    sigset_t set;
+    int sig = 0;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    while (sigwait(&set, &sig) != 0)
+        ;
+    log_info("stopping: no new connections, finishing requests in flight", "signal=%s", strsignal(sig));
+    gateway_stop(&gw);
+    upstream_destroy(gw.notifier);
+    upstream_destroy(gw.history);
+    log_info("gateway stopped", NULL);
+    return 0;
+}

@@ -1,0 +1,591 @@
+/*
+ * The REST API: each handler validates what the client sent, asks the workers over nng (concurrently where there
+ * are two), and answers from the loop thread when the replies (or their timeouts) are in. No handler blocks.
+ *
+ * A request waiting on workers is a pending_t in the request's memory pool. If the client goes away first (connection
+ * closed, HTTP/2 stream reset), h2o disposes the pool: the dispose callback cancels the worker calls so that no
+ * completion ever touches freed memory.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include "clock.h"
+#include "gateway.h"
+#include "http_parse.h"
+#include "log.h"
+#include "merge.h"
+#include "valid.h"
+
+enum { SLOT_NOTIFIER = 0, SLOT_HISTORY = 1, NSLOTS = 2 };
+
+typedef struct st_pending_t pending_t;
+
+typedef struct st_pending_slot_t {
+    pending_t *pending;
+    upstream_call_t *call; /* while in flight */
+    upstream_result_t result;
+    bool used;
+} pending_slot_t;
+
+struct st_pending_t {
+    h2o_req_t *req;
+    gateway_thread_t *thread;
+    route_t route;
+    uint64_t started_us;
+    pending_slot_t slots[NSLOTS];
+    unsigned outstanding;
+    bool completed;
+    char user_id[VALID_USER_ID_MAX + 1];
+    uint64_t before;
+    uint64_t id;
+};
+
+static const char *source_names[NSLOTS] = {"notifier", "history"};
+
+/* ---- responses -------------------------------------------------------------------------------------------------- */
+
+static const char *reason_of(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "";
+    }
+}
+
+static void respond(gateway_thread_t *thread, h2o_req_t *req, route_t route, uint64_t started_us, int status, const char *ctype,
+                    const char *body, size_t len)
+{
+    metrics_record(&thread->metrics, route, status, clock_mono_us() - started_us);
+    req->res.status = status;
+    req->res.reason = reason_of(status);
+    if (ctype != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, strlen(ctype));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    req->res.content_length = len;
+    h2o_send_inline(req, body, len);
+}
+
+static void respond_json(gateway_thread_t *thread, h2o_req_t *req, route_t route, uint64_t started_us, int status)
+{
+    respond(thread, req, route, started_us, status, "application/json", thread->out.buf, thread->out.len);
+}
+
+static void respond_error(gateway_thread_t *thread, h2o_req_t *req, route_t route, uint64_t started_us, int status,
+                          const char *code, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static void respond_error(gateway_thread_t *thread, h2o_req_t *req, route_t route, uint64_t started_us, int status,
+                          const char *code, const char *fmt, ...)
+{
+    char message[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    json_out_t *o = &thread->out;
+    json_out_reset(o);
+    json_out_lit(o, "{\"error\":{\"code\":");
+    json_out_str(o, code, strlen(code));
+    json_out_lit(o, ",\"message\":");
+    json_out_str(o, message, n < 0 ? 0 : ((size_t)n < sizeof(message) ? (size_t)n : sizeof(message) - 1));
+    json_out_lit(o, "}}");
+    respond_json(thread, req, route, started_us, status);
+}
+
+static void respond_api_error(gateway_thread_t *thread, h2o_req_t *req, route_t route, uint64_t started_us, const api_error_t *err)
+{
+    respond_error(thread, req, route, started_us, err->status, err->code, "%s", err->message);
+}
+
+static void write_notification(json_out_t *o, const proto_notification_t *n)
+{
+    json_out_lit(o, "{\"id\":");
+    json_out_u64(o, n->id);
+    json_out_lit(o, ",\"user_id\":");
+    json_out_str(o, n->user_id.ptr, n->user_id.len);
+    json_out_lit(o, ",\"message\":");
+    json_out_str(o, n->message.ptr, n->message.len);
+    json_out_lit(o, ",\"kind\":");
+    json_out_str(o, n->kind.ptr, n->kind.len);
+    json_out_lit(o, ",\"ts\":");
+    json_out_i64(o, n->ts);
+    if (n->read)
+        json_out_lit(o, ",\"read\":true}");
+    else
+        json_out_lit(o, ",\"read\":false}");
+}
+
+static void write_list(json_out_t *o, const proto_notification_t *const *items, size_t n)
+{
+    json_out_lit(o, "[");
+    for (size_t i = 0; i < n; ++i) {
+        if (i != 0)
+            json_out_lit(o, ",");
+        write_notification(o, items[i]);
+    }
+    json_out_lit(o, "]");
+}
+
+/* ---- talking to workers ----------------------------------------------------------------------------------------- */
+
+static void new_rid(gateway_t *gw, uint8_t rid[PROTO_RID_LEN])
+{
+    uint64_t n = atomic_fetch_add_explicit(&gw->next_rid, 1, memory_order_relaxed);
+    memcpy(rid, gw->instance_id, 8);
+    for (int i = 0; i < 8; ++i)
+        rid[8 + i] = (uint8_t)(n >> (56 - 8 * i));
+}
+
+static void on_pending_dispose(void *ptr)
+{
+    pending_t *p = ptr;
+    if (p->completed)
+        return;
+    /* the client went away before the answer: stop waiting for the workers */
+    for (int i = 0; i < NSLOTS; ++i) {
+        pending_slot_t *slot = p->slots + i;
+        if (slot->call != NULL) {
+            upstream_call_cancel(slot->call);
+            slot->call = NULL;
+        }
+        upstream_result_dispose(&slot->result);
+    }
+    --p->thread->pending;
+}
+
+static pending_t *pending_new(gateway_thread_t *thread, h2o_req_t *req, route_t route, uint64_t started_us)
+{
+    pending_t *p = h2o_mem_alloc_shared(&req->pool, sizeof(*p), on_pending_dispose);
+    memset(p, 0, sizeof(*p));
+    p->req = req;
+    p->thread = thread;
+    p->route = route;
+    p->started_us = started_us;
+    ++thread->pending;
+    return p;
+}
+
+static void pending_complete(pending_t *p);
+
+static void on_slot_done(upstream_result_t *result, void *data)
+{
+    pending_slot_t *slot = data;
+    pending_t *p = slot->pending;
+    slot->call = NULL;
+    slot->result = *result;
+    if (--p->outstanding == 0)
+        pending_complete(p);
+}
+
+/* Sends preq to a worker kind; a call that cannot start (no replica, too many in flight) finishes at once. */
+static void pending_ask(pending_t *p, int index, upstream_client_t *client, proto_request_t *preq, int64_t timeout_ms)
+{
+    pending_slot_t *slot = p->slots + index;
+    upstream_outcome_t outcome;
+    slot->pending = p;
+    slot->used = true;
+    new_rid(p->thread->gw, preq->rid);
+    if ((slot->call = upstream_call(client, preq, (uint32_t)timeout_ms, on_slot_done, slot, &outcome)) != NULL)
+        ++p->outstanding;
+    else
+        slot->result.outcome = outcome;
+}
+
+/* After every pending_ask of a handler. */
+static void pending_go(pending_t *p)
+{
+    if (p->outstanding == 0)
+        pending_complete(p);
+}
+
+/* The worker's reply if it answered with success, else NULL. */
+static const proto_reply_t *ok_reply(const pending_slot_t *slot)
+{
+    return slot->result.outcome == UPSTREAM_OK && slot->result.rep.status == PROTO_ST_OK ? &slot->result.rep : NULL;
+}
+
+/* Why a worker gave no usable answer: a code and a sentence. */
+static const char *failure_code(const pending_slot_t *slot)
+{
+    if (slot->result.outcome == UPSTREAM_OK)
+        return slot->result.rep.status == PROTO_ST_UNAVAILABLE ? "unavailable" : "worker_error";
+    return upstream_outcome_name(slot->result.outcome);
+}
+
+static void failure_message(const pending_t *p, int index, char *buf, size_t bufsz)
+{
+    const pending_slot_t *slot = p->slots + index;
+    const gateway_config_t *cfg = &p->thread->gw->cfg;
+    const char *name = source_names[index];
+    switch (slot->result.outcome) {
+    case UPSTREAM_OK:
+        snprintf(buf, bufsz, "%s answered: %.*s", name, (int)slot->result.rep.error.len, slot->result.rep.error.ptr);
+        break;
+    case UPSTREAM_TIMEOUT:
+        snprintf(buf, bufsz, "%s did not answer within %" PRId64 " ms", name,
+                 p->route == ROUTE_PUBLISH || p->route == ROUTE_MARK_READ || p->route == ROUTE_MARK_ALL_READ ? cfg->write_timeout_ms
+                                                                                                              : cfg->read_timeout_ms);
+        break;
+    case UPSTREAM_NO_REPLICA:
+        snprintf(buf, bufsz, "no %s replica is connected", name);
+        break;
+    case UPSTREAM_OVERLOADED:
+        snprintf(buf, bufsz, "too many requests in flight to %s", name);
+        break;
+    default:
+        snprintf(buf, bufsz, "%s request failed (%s)", name, upstream_outcome_name(slot->result.outcome));
+        break;
+    }
+}
+
+/* ---- answers once the workers have replied ---------------------------------------------------------------------- */
+
+static void write_errors(json_out_t *o, const pending_t *p, const bool failed[NSLOTS])
+{
+    char msg[256];
+    bool first = true;
+    json_out_lit(o, "[");
+    for (int i = 0; i < NSLOTS; ++i) {
+        if (!failed[i])
+            continue;
+        if (!first)
+            json_out_lit(o, ",");
+        first = false;
+        failure_message(p, i, msg, sizeof(msg));
+        const char *code = failure_code(p->slots + i);
+        json_out_lit(o, "{\"source\":");
+        json_out_str(o, source_names[i], strlen(source_names[i]));
+        json_out_lit(o, ",\"code\":");
+        json_out_str(o, code, strlen(code));
+        json_out_lit(o, ",\"message\":");
+        json_out_str(o, msg, strlen(msg));
+        json_out_lit(o, "}");
+    }
+    json_out_lit(o, "]");
+}
+
+static int answer_list(pending_t *p, bool hybrid)
+{
+    json_out_t *o = &p->thread->out;
+    const proto_reply_t *rt = ok_reply(p->slots + SLOT_NOTIFIER), *hist = ok_reply(p->slots + SLOT_HISTORY);
+    bool failed[NSLOTS] = {rt == NULL, hist == NULL};
+    merge_result_t m;
+    merge_notifications(rt, hist, p->before, &m);
+
+    json_out_reset(o);
+    if (hybrid) {
+        /* the shape of the FastAPI endpoint clients migrate from; partial answers are flagged in a header */
+        json_out_lit(o, "{\"realtime\":");
+        write_list(o, m.realtime, m.nrealtime);
+        json_out_lit(o, ",\"historical\":");
+        write_list(o, m.historical, m.nhistorical);
+        json_out_lit(o, ",\"server\":\"notigate (C, h2o + nng workers)\"}");
+        if (failed[0] || failed[1]) {
+            const char *missing = failed[0] && failed[1] ? "notifier, history" : (failed[0] ? "notifier" : "history");
+            h2o_add_header_by_str(&p->req->pool, &p->req->res.headers, H2O_STRLIT("x-partial"), 0, NULL, missing, strlen(missing));
+        }
+        return 200;
+    }
+    json_out_lit(o, "{\"user_id\":");
+    json_out_str(o, p->user_id, strlen(p->user_id));
+    json_out_lit(o, ",\"realtime\":");
+    write_list(o, m.realtime, m.nrealtime);
+    json_out_lit(o, ",\"historical\":");
+    write_list(o, m.historical, m.nhistorical);
+    json_out_lit(o, ",\"unread_count\":");
+    if (rt == NULL && hist == NULL)
+        json_out_lit(o, "null");
+    else
+        json_out_u64(o, m.unread_count);
+    json_out_lit(o, ",\"next_before\":");
+    if (m.next_before != 0)
+        json_out_u64(o, m.next_before);
+    else
+        json_out_lit(o, "null");
+    json_out_cstr(o, failed[0] || failed[1] ? ",\"partial\":true,\"errors\":" : ",\"partial\":false,\"errors\":");
+    write_errors(o, p, failed);
+    json_out_lit(o, "}");
+    return 200;
+}
+
+/* For the write routes: the status and error body when history-svc gave no success. */
+static int answer_write_failure(pending_t *p)
+{
+    const pending_slot_t *slot = p->slots + SLOT_HISTORY;
+    char msg[256];
+    failure_message(p, SLOT_HISTORY, msg, sizeof(msg));
+    json_out_t *o = &p->thread->out;
+    int status = 503;
+    const char *code = failure_code(slot);
+    if (slot->result.outcome == UPSTREAM_OK) {
+        switch (slot->result.rep.status) {
+        case PROTO_ST_NOT_FOUND:
+            status = 404, code = "not_found";
+            snprintf(msg, sizeof(msg), "user %s has no notification %" PRIu64, p->user_id, p->id);
+            break;
+        case PROTO_ST_BAD_REQUEST:
+            status = 400, code = "bad_request";
+            break;
+        case PROTO_ST_UNAVAILABLE:
+            break;
+        default:
+            status = 500, code = "internal";
+            break;
+        }
+    }
+    if (p->route == ROUTE_PUBLISH && status == 503 && slot->result.outcome == UPSTREAM_TIMEOUT)
+        snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "; the notification may have been stored");
+    json_out_reset(o);
+    json_out_lit(o, "{\"error\":{\"code\":");
+    json_out_str(o, code, strlen(code));
+    json_out_lit(o, ",\"message\":");
+    json_out_str(o, msg, strlen(msg));
+    json_out_lit(o, "}}");
+    return status;
+}
+
+static int answer_readyz(pending_t *p)
+{
+    json_out_t *o = &p->thread->out;
+    gateway_t *gw = p->thread->gw;
+    const proto_reply_t *nt = ok_reply(p->slots + SLOT_NOTIFIER), *hist = ok_reply(p->slots + SLOT_HISTORY);
+    bool ready = nt != NULL && hist != NULL && hist->redis_ok;
+    char msg[256];
+
+    json_out_reset(o);
+    json_out_cstr(o, ready ? "{\"ready\":true,\"checks\":{" : "{\"ready\":false,\"checks\":{");
+    for (int i = 0; i < NSLOTS; ++i) {
+        const proto_reply_t *rep = i == SLOT_NOTIFIER ? nt : hist;
+        json_out_str(o, source_names[i], strlen(source_names[i]));
+        json_out_lit(o, ":{\"replicas\":");
+        json_out_u64(o, upstream_replicas(i == SLOT_NOTIFIER ? gw->notifier : gw->history));
+        json_out_cstr(o, rep != NULL ? ",\"answered\":true" : ",\"answered\":false");
+        if (rep != NULL)
+            json_out_cstr(o, rep->redis_ok ? ",\"redis\":true" : ",\"redis\":false");
+        else {
+            failure_message(p, i, msg, sizeof(msg));
+            json_out_lit(o, ",\"error\":");
+            json_out_str(o, msg, strlen(msg));
+        }
+        json_out_cstr(o, i + 1 < NSLOTS ? "}," : "}");
+    }
+    json_out_lit(o, "}}");
+    return ready ? 200 : 503;
+}
+
+static void pending_complete(pending_t *p)
+{
+    gateway_thread_t *thread = p->thread;
+    const proto_reply_t *hist = ok_reply(p->slots + SLOT_HISTORY);
+    json_out_t *o = &thread->out;
+    int status = 200;
+
+    switch (p->route) {
+    case ROUTE_LIST:
+    case ROUTE_HYBRID:
+        status = answer_list(p, p->route == ROUTE_HYBRID);
+        break;
+    case ROUTE_PUBLISH:
+        if (hist == NULL) {
+            status = answer_write_failure(p);
+            break;
+        }
+        status = 201;
+        json_out_reset(o);
+        json_out_lit(o, "{\"id\":");
+        json_out_u64(o, hist->id);
+        json_out_lit(o, ",\"user_id\":");
+        json_out_str(o, p->user_id, strlen(p->user_id));
+        json_out_lit(o, ",\"ts\":");
+        json_out_i64(o, hist->ts);
+        json_out_lit(o, "}");
+        break;
+    case ROUTE_MARK_READ:
+        if (hist == NULL) {
+            status = answer_write_failure(p);
+            break;
+        }
+        status = 204;
+        json_out_reset(o);
+        break;
+    case ROUTE_MARK_ALL_READ:
+        if (hist == NULL) {
+            status = answer_write_failure(p);
+            break;
+        }
+        json_out_reset(o);
+        json_out_lit(o, "{\"user_id\":");
+        json_out_str(o, p->user_id, strlen(p->user_id));
+        json_out_lit(o, ",\"marked\":");
+        json_out_u64(o, hist->count);
+        json_out_lit(o, "}");
+        break;
+    case ROUTE_READYZ:
+        status = answer_readyz(p);
+        break;
+    default:
+        status = 500;
+        json_out_reset(o);
+        json_out_lit(o, "{\"error\":{\"code\":\"internal\",\"message\":\"unexpected route\"}}");
+        break;
+    }
+
+    /* the body is in thread->out: release the replies first, since sending may end the request */
+    p->completed = true;
+    --thread->pending;
+    for (int i = 0; i < NSLOTS; ++i)
+        upstream_result_dispose(&p->slots[i].result);
+    if (status == 204)
+        respond(thread, p->req, p->route, p->started_us, status, NULL, "", 0);
+    else
+        respond_json(thread, p->req, p->route, p->started_us, status);
+}
+
+/* ---- handlers --------------------------------------------------------------------------------------------------- */
+
+static void copy_user(pending_t *p, const char *s, size_t len)
+{
+    memcpy(p->user_id, s, len); /* validated: at most VALID_USER_ID_MAX */
+    p->user_id[len] = '\0';
+}
+
+static int handle_publish(gateway_thread_t *thread, h2o_req_t *req, uint64_t started_us)
+{
+    publish_body_t body;
+    api_error_t err;
+    if (publish_body_parse(&body, req->entity.base, req->entity.base != NULL ? req->entity.len : 0, &err) != 0) {
+        respond_api_error(thread, req, ROUTE_PUBLISH, started_us, &err);
+        return 0;
+    }
+    pending_t *p = pending_new(thread, req, ROUTE_PUBLISH, started_us);
+    copy_user(p, body.user_id, body.user_id_len);
+    proto_request_t preq = {.op = PROTO_OP_PUBLISH,
+                            .user_id = {body.user_id, body.user_id_len},
+                            .message = {body.message, body.message_len},
+                            .kind = {body.kind, body.kind_len}};
+    pending_ask(p, SLOT_HISTORY, thread->history, &preq, thread->gw->cfg.write_timeout_ms);
+    publish_body_dispose(&body); /* the request was encoded into the nng message */
+    pending_go(p);
+    return 0;
+}
+
+static int handle_list(gateway_thread_t *thread, h2o_req_t *req, route_t route, const char *user, size_t user_len,
+                       const char *query, size_t query_len, uint64_t started_us)
+{
+    char userbuf[VALID_USER_ID_MAX + 2];
+    api_error_t err;
+    uint32_t limit;
+    uint64_t before;
+
+    if (route == ROUTE_HYBRID) {
+        int n = query_get(query, query_len, "user_id", userbuf, sizeof(userbuf));
+        if (n < 0 || !valid_user_id(userbuf, (size_t)n)) {
+            respond_error(thread, req, route, started_us, 400, "invalid_user_id",
+                          "query parameter user_id is required: 1-64 characters of A-Z a-z 0-9 _ . -");
+            return 0;
+        }
+        user = userbuf;
+        user_len = (size_t)n;
+    }
+    if (list_params_parse(query, query_len, &limit, &before, &err) != 0) {
+        respond_api_error(thread, req, route, started_us, &err);
+        return 0;
+    }
+    pending_t *p = pending_new(thread, req, route, started_us);
+    copy_user(p, user, user_len);
+    p->before = before;
+    proto_request_t recent = {.op = PROTO_OP_RECENT, .user_id = {p->user_id, user_len}, .before = before, .limit = limit};
+    proto_request_t page = {.op = PROTO_OP_PAGE, .user_id = {p->user_id, user_len}, .before = before, .limit = limit};
+    pending_ask(p, SLOT_NOTIFIER, thread->notifier, &recent, thread->gw->cfg.read_timeout_ms);
+    pending_ask(p, SLOT_HISTORY, thread->history, &page, thread->gw->cfg.read_timeout_ms);
+    pending_go(p);
+    return 0;
+}
+
+static int handle_mark(gateway_thread_t *thread, h2o_req_t *req, const route_match_t *m, uint64_t started_us)
+{
+    pending_t *p = pending_new(thread, req, m->route, started_us);
+    copy_user(p, m->user_id, m->user_id_len);
+    p->id = m->id;
+    proto_request_t preq = {.op = m->route == ROUTE_MARK_READ ? PROTO_OP_MARK_READ : PROTO_OP_MARK_ALL_READ,
+                            .user_id = {p->user_id, m->user_id_len},
+                            .id = m->id};
+    pending_ask(p, SLOT_HISTORY, thread->history, &preq, thread->gw->cfg.write_timeout_ms);
+    pending_go(p);
+    return 0;
+}
+
+static int handle_readyz(gateway_thread_t *thread, h2o_req_t *req, uint64_t started_us)
+{
+    pending_t *p = pending_new(thread, req, ROUTE_READYZ, started_us);
+    proto_request_t health = {.op = PROTO_OP_HEALTH};
+    pending_ask(p, SLOT_NOTIFIER, thread->notifier, &health, thread->gw->cfg.read_timeout_ms);
+    pending_ask(p, SLOT_HISTORY, thread->history, &health, thread->gw->cfg.read_timeout_ms);
+    pending_go(p);
+    return 0;
+}
+
+int gateway_on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    gateway_thread_t *thread = gateway_thread_of(req);
+    uint64_t started_us = clock_mono_us();
+    const char *path = req->path.base, *query = "";
+    size_t path_len = req->path.len, query_len = 0;
+    const char *q = memchr(path, '?', path_len);
+    route_match_t m;
+    api_error_t err;
+
+    if (q != NULL) {
+        query = q + 1;
+        query_len = path_len - (size_t)(q + 1 - path);
+        path_len = (size_t)(q - path);
+    }
+    if (route_match(path, path_len, &m, &err) != 0) {
+        respond_api_error(thread, req, ROUTE_NOT_FOUND, started_us, &err);
+        return 0;
+    }
+    if (m.route == ROUTE_NOT_FOUND) {
+        respond_error(thread, req, ROUTE_NOT_FOUND, started_us, 404, "not_found", "no route for %.*s %.*s", (int)req->method.len,
+                      req->method.base, (int)(path_len > 200 ? 200 : path_len), path);
+        return 0;
+    }
+    if (!route_allows(m.route, req->method.base, req->method.len)) {
+        const char *allow = route_allow(m.route);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
+        respond_error(thread, req, m.route, started_us, 405, "method_not_allowed", "%.*s is not allowed here; use %s",
+                      (int)(req->method.len > 16 ? 16 : req->method.len), req->method.base, allow);
+        return 0;
+    }
+
+    switch (m.route) {
+    case ROUTE_PUBLISH:
+        return handle_publish(thread, req, started_us);
+    case ROUTE_LIST:
+    case ROUTE_HYBRID:
+        return handle_list(thread, req, m.route, m.user_id, m.user_id_len, query, query_len, started_us);
+    case ROUTE_MARK_READ:
+    case ROUTE_MARK_ALL_READ:
+        return handle_mark(thread, req, &m, started_us);
+    case ROUTE_READYZ:
+        return handle_readyz(thread, req, started_us);
+    case ROUTE_HEALTHZ:
+        json_out_reset(&thread->out);
+        json_out_lit(&thread->out, "{\"status\":\"ok\"}");
+        respond_json(thread, req, m.route, started_us, 200);
+        return 0;
+    case ROUTE_METRICS:
+        json_out_reset(&thread->out);
+        metrics_render(&thread->gw->metrics_source, &thread->out);
+        respond(thread, req, m.route, started_us, 200, "text/plain; version=0.0.4", thread->out.buf, thread->out.len);
+        return 0;
+    default:
+        return -1;
+    }
+}

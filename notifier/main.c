@@ -1,0 +1,118 @@
+/*
+ * notifier: holds the realtime view of notifications (published in the last REALTIME_WINDOW seconds and unread) and
+ * answers RECENT requests from it. Every replica follows the same Redis event stream, so any replica can answer.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include "clock.h"
+#include "config.h"
+#include "log.h"
+#include "realtime.h"
+#include "redis_client.h"
+#include "rpc_server.h"
+#include "stream.h"
+#include "worker.h"
+
+typedef struct st_notifier_t {
+    realtime_t *rt;
+    stream_reader_t *reader;
+    h2o_timeout_t sweep;
+    h2o_timeout_entry_t sweep_entry;
+    h2o_loop_t *loop;
+} notifier_t;
+
+static void on_request(rpc_call_t *call, const proto_request_t *req, void *data)
+{
+    notifier_t *nt = data;
+    switch (req->op) {
+    case PROTO_OP_RECENT: {
+        proto_notification_t items[PROTO_LIMIT_MAX];
+        proto_reply_t rep = {.status = PROTO_ST_OK, .list = true, .items = items};
+        rep.nitems = realtime_query(nt->rt, req->user_id, req->before, req->limit, clock_wall_ms(), items, &rep.unread_count);
+        rpc_call_reply(call, &rep);
+    } break;
+    case PROTO_OP_HEALTH: {
+        proto_reply_t rep = {.status = PROTO_ST_OK, .redis_ok = stream_reader_is_live(nt->reader)};
+        rpc_call_reply(call, &rep);
+    } break;
+    default:
+        rpc_call_reply_error(call, PROTO_ST_BAD_REQUEST, "operation not served by the notifier");
+        break;
+    }
+}
+
+static void on_sweep(h2o_timeout_entry_t *entry)
+{
+    notifier_t *nt = H2O_STRUCT_FROM_MEMBER(notifier_t, sweep_entry, entry);
+    realtime_expire(nt->rt, clock_wall_ms());
+    h2o_timeout_link(nt->loop, &nt->sweep, &nt->sweep_entry);
+}
+
+int main(int argc, char **argv)
+{
+    const char *gateway = "tcp://127.0.0.1:7101", *redis_url = "redis://127.0.0.1:6379", *log_level = "info";
+    int64_t window_s = 300, per_user_cap = 100, total_cap = 1000000, redis_timeout_ms = 1000, concurrency = 256,
+            drain_ms = 5000;
+    config_option_t options[] = {
+        {"gateway", "GATEWAY_URL", CONFIG_STRING, &gateway, 0, 0,
+         "gateway notifier listener(s) to dial, comma-separated nng URLs"},
+        {"redis-url", NULL, CONFIG_STRING, &redis_url, 0, 0, "Redis holding the event stream: redis://[:password@]host[:port][/db]"},
+        {"realtime-window", "REALTIME_WINDOW", CONFIG_INT, &window_s, 1, 86400,
+         "seconds a notification stays in the realtime view (if unread)"},
+        {"per-user-cap", NULL, CONFIG_INT, &per_user_cap, 1, 100000, "most notifications held per user (oldest dropped first)"},
+        {"max-entries", NULL, CONFIG_INT, &total_cap, 1, 100000000, "most notifications held in all (oldest dropped first)"},
+        {"redis-timeout-ms", NULL, CONFIG_INT, &redis_timeout_ms, 10, 60000, "deadline of one Redis command"},
+        {"concurrency", NULL, CONFIG_INT, &concurrency, 1, 65536, "requests served at once (nng contexts)"},
+        {"drain-ms", NULL, CONFIG_INT, &drain_ms, 0, 600000, "on SIGTERM, how long to finish requests in flight"},
+        {"log-level", NULL, CONFIG_STRING, &log_level, 0, 0, "debug, info, warn or error"},
+        {NULL}};
+
+    switch (config_parse("notifier", "Holds the realtime view of notifications and serves it to the gateway over nng.", options,
+                         argc, argv)) {
+    case CONFIG_OK:
+        break;
+    case CONFIG_EXIT_SUCCESS:
+        return 0;
+    default:
+        return 2;
+    }
+    log_level_t level;
+    if (log_level_parse(log_level, &level) != 0) {
+        fprintf(stderr, "notifier: unknown log level '%s'\n", log_level);
+        return 2;
+    }
+    log_init("notifier", level);
+    worker_block_signals();
+
+    notifier_t nt = {0};
+    nt.loop = h2o_evloop_create();
+    nt.rt = realtime_create(window_s * 1000, (size_t)per_user_cap, (size_t)total_cap);
+    nt.reader = stream_reader_create(nt.loop, nt.rt, window_s * 1000, 2000);
+    redis_client_t *rc =
+        redis_client_create(nt.loop, redis_url, "stream", (uint32_t)redis_timeout_ms, stream_reader_on_connect, nt.reader);
+    if (rc == NULL)
+        return 2;
+    h2o_timeout_init(nt.loop, &nt.sweep, 1000);
+    nt.sweep_entry.cb = on_sweep;
+    h2o_timeout_link(nt.loop, &nt.sweep, &nt.sweep_entry);
+
+    char identity[128];
+    rpc_identity(identity, sizeof(identity), "notifier");
+    rpc_server_t *server = rpc_server_create(nt.loop, gateway, (unsigned)concurrency, identity, on_request, &nt);
+    if (server == NULL)
+        return 2;
+    log_info("notifier started", "identity=%s gateway=%s redis=%s window_s=%d per_user_cap=%d", identity, gateway, redis_url,
+             (int)window_s, (int)per_user_cap);
+
+    worker_run(nt.loop, server, (uint32_t)drain_ms);
+
+    rpc_server_destroy(server);
+    redis_client_destroy(rc);
+    h2o_timeout_unlink(&nt.sweep_entry);
+    h2o_timeout_dispose(nt.loop, &nt.sweep);
+    stream_reader_destroy(nt.reader);
+    realtime_destroy(nt.rt);
+    h2o_evloop_destroy(nt.loop);
+    log_info("notifier stopped", NULL);
+    return 0;
+}
