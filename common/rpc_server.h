@@ -14,6 +14,7 @@
 
 #define H2O_USE_LIBUV 0
 #include <h2o/socket.h>
+#include <h2o/timeout.h>
 #include <stdbool.h>
 #include "proto.h"
 

@@ -1,5 +1,6 @@
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -8,6 +9,38 @@
 #include "worker.h"
 
 static volatile int stop_signal;
+
+typedef struct st_health_t {
+    h2o_loop_t *loop;
+    const char *file;
+    worker_health_cb healthy;
+    void *data;
+    h2o_timeout_t timeout;
+    h2o_timeout_entry_t entry;
+    bool was_healthy;
+} health_t;
+
+static void on_health_tick(h2o_timeout_entry_t *entry)
+{
+    health_t *h = H2O_STRUCT_FROM_MEMBER(health_t, entry, entry);
+    bool ok = h->healthy(h->data);
+    if (ok) {
+        char tmp[4096];
+        snprintf(tmp, sizeof(tmp), "%s.tmp", h->file);
+        FILE *fp = fopen(tmp, "w");
+        if (fp != NULL) {
+            fprintf(fp, "%lld\n", (long long)clock_wall_ms());
+            if (fclose(fp) == 0)
+                rename(tmp, h->file);
+        }
+    } else {
+        unlink(h->file);
+    }
+    if (ok != h->was_healthy)
+        log_info(ok ? "healthy" : "unhealthy", "health_file=%s", h->file);
+    h->was_healthy = ok;
+    h2o_timeout_link(h->loop, &h->timeout, &h->entry);
+}
 
 void worker_block_signals(void)
 {
@@ -27,8 +60,16 @@ static void on_signal(h2o_socket_t *sock, const char *err)
         stop_signal = (int)si.ssi_signo;
 }
 
-void worker_run(h2o_loop_t *loop, rpc_server_t *server, uint32_t drain_ms)
+void worker_run(h2o_loop_t *loop, rpc_server_t *server, uint32_t drain_ms, const char *health_file, worker_health_cb healthy,
+                void *data)
 {
+    health_t health = {.loop = loop, .file = health_file, .healthy = healthy, .data = data};
+    if (health_file != NULL && health_file[0] != '\0') {
+        h2o_timeout_init(loop, &health.timeout, 1000);
+        health.entry.cb = on_health_tick;
+        on_health_tick(&health.entry);
+    }
+
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -50,4 +91,9 @@ void worker_run(h2o_loop_t *loop, rpc_server_t *server, uint32_t drain_ms)
         log_warn("stopping with requests unanswered", "busy=%u drain_ms=%u", rpc_server_busy(server), drain_ms);
     h2o_socket_read_stop(sock);
     h2o_socket_close(sock);
+    if (health_file != NULL && health_file[0] != '\0') {
+        h2o_timeout_unlink(&health.entry);
+        h2o_timeout_dispose(loop, &health.timeout);
+        unlink(health_file);
+    }
 }

@@ -5,6 +5,7 @@
 #ifndef NOTIGATE_WORKER_H
 #define NOTIGATE_WORKER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "rpc_server.h"
 
@@ -12,8 +13,14 @@
  * ignores SIGPIPE. Call first thing in main. */
 void worker_block_signals(void);
 
+/* Says whether the worker can do its job now (e.g. its Redis connection is up). Loop thread. */
+typedef bool (*worker_health_cb)(void *data);
+
 /* Runs loop until SIGTERM or SIGINT, then stops taking requests from server, keeps running until the calls being
- * served are answered (at most drain_ms), and returns. The caller then destroys what it made. */
-void worker_run(h2o_loop_t *loop, rpc_server_t *server, uint32_t drain_ms);
+ * served are answered (at most drain_ms), and returns. The caller then destroys what it made.
+ * If health_file is not empty, it is rewritten every second while healthy(data) holds and removed while it does not
+ * (and on exit), for container health checks: "healthy" means the file is younger than a few seconds. */
+void worker_run(h2o_loop_t *loop, rpc_server_t *server, uint32_t drain_ms, const char *health_file, worker_health_cb healthy,
+                void *data);
 
 #endif

@@ -22,9 +22,14 @@ static void on_request(rpc_call_t *call, const proto_request_t *req, void *data)
     history_store_execute(data, req, on_store_done, call);
 }
 
+static bool redis_healthy(void *data)
+{
+    return redis_client_is_connected(data);
+}
+
 int main(int argc, char **argv)
 {
-    const char *gateway = "tcp://127.0.0.1:7102", *redis_url = "redis://127.0.0.1:6379", *log_level = "info";
+    const char *gateway = "tcp://127.0.0.1:7102", *redis_url = "redis://127.0.0.1:6379", *log_level = "info", *health_file = "";
     int64_t redis_timeout_ms = 1000, concurrency = 256, retention_s = 3600, drain_ms = 5000;
     config_option_t options[] = {
         {"gateway", "GATEWAY_URL", CONFIG_STRING, &gateway, 0, 0,
@@ -35,6 +40,8 @@ int main(int argc, char **argv)
         {"stream-retention", NULL, CONFIG_INT, &retention_s, 60, 86400 * 30,
          "seconds of events kept in the stream the notifiers read (must cover their REALTIME_WINDOW)"},
         {"drain-ms", NULL, CONFIG_INT, &drain_ms, 0, 600000, "on SIGTERM, how long to finish requests in flight"},
+        {"health-file", NULL, CONFIG_STRING, &health_file, 0, 0,
+         "file rewritten every second while healthy (for container health checks)"},
         {"log-level", NULL, CONFIG_STRING, &log_level, 0, 0, "debug, info, warn or error"},
         {NULL}};
 
@@ -69,7 +76,7 @@ int main(int argc, char **argv)
     log_info("history-svc started", "identity=%s gateway=%s redis=%s concurrency=%d", identity, gateway, redis_url,
              (int)concurrency);
 
-    worker_run(loop, server, (uint32_t)drain_ms);
+    worker_run(loop, server, (uint32_t)drain_ms, health_file, redis_healthy, rc);
 
     rpc_server_destroy(server);
     redis_client_destroy(rc);

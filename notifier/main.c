@@ -48,9 +48,14 @@ static void on_sweep(h2o_timeout_entry_t *entry)
     h2o_timeout_link(nt->loop, &nt->sweep, &nt->sweep_entry);
 }
 
+static bool stream_healthy(void *data)
+{
+    return stream_reader_is_live(data);
+}
+
 int main(int argc, char **argv)
 {
-    const char *gateway = "tcp://127.0.0.1:7101", *redis_url = "redis://127.0.0.1:6379", *log_level = "info";
+    const char *gateway = "tcp://127.0.0.1:7101", *redis_url = "redis://127.0.0.1:6379", *log_level = "info", *health_file = "";
     int64_t window_s = 300, per_user_cap = 100, total_cap = 1000000, redis_timeout_ms = 1000, concurrency = 256,
             drain_ms = 5000;
     config_option_t options[] = {
@@ -64,6 +69,8 @@ int main(int argc, char **argv)
         {"redis-timeout-ms", NULL, CONFIG_INT, &redis_timeout_ms, 10, 60000, "deadline of one Redis command"},
         {"concurrency", NULL, CONFIG_INT, &concurrency, 1, 65536, "requests served at once (nng contexts)"},
         {"drain-ms", NULL, CONFIG_INT, &drain_ms, 0, 600000, "on SIGTERM, how long to finish requests in flight"},
+        {"health-file", NULL, CONFIG_STRING, &health_file, 0, 0,
+         "file rewritten every second while healthy (for container health checks)"},
         {"log-level", NULL, CONFIG_STRING, &log_level, 0, 0, "debug, info, warn or error"},
         {NULL}};
 
@@ -104,7 +111,7 @@ int main(int argc, char **argv)
     log_info("notifier started", "identity=%s gateway=%s redis=%s window_s=%d per_user_cap=%d", identity, gateway, redis_url,
              (int)window_s, (int)per_user_cap);
 
-    worker_run(nt.loop, server, (uint32_t)drain_ms);
+    worker_run(nt.loop, server, (uint32_t)drain_ms, health_file, stream_healthy, nt.reader);
 
     rpc_server_destroy(server);
     redis_client_destroy(rc);
