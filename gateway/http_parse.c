@@ -25,7 +25,7 @@ int parse_u64(const char *s, size_t len, uint64_t max, uint64_t *v)
         if (s[i] < '0' || s[i] > '9')
             return -1;
         unsigned d = (unsigned)(s[i] - '0');
-        if (x > (max - d) / 10)
+        if (d > max || x > (max - d) / 10)
             return -1;
         x = x * 10 + d;
     }

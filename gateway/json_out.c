@@ -22,6 +22,8 @@ static void reserve(json_out_t *j, size_t extra)
 
 void json_out_raw(json_out_t *j, const char *s, size_t len)
 {
+    if (len == 0)
+        return; /* j->buf may still be NULL: memcpy to NULL is undefined even for 0 bytes */
     reserve(j, len);
     memcpy(j->buf + j->len, s, len);
     j->len += len;

@@ -70,7 +70,7 @@ static void respond(gateway_thread_t *thread, h2o_req_t *req, route_t route, uin
     if (ctype != NULL)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, strlen(ctype));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
-    req->res.content_length = len;
+    req->res.content_length = status == 204 ? SIZE_MAX : len; /* 204 carries no Content-Length */
     h2o_send_inline(req, body, len);
 }
 

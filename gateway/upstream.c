@@ -6,6 +6,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <inttypes.h>
+#include "clock.h"
 #include "log.h"
 #include "upstream.h"
 
@@ -49,6 +51,10 @@ struct st_upstream_client_t {
     _Atomic uint64_t *outcomes;
     upstream_replica_stat_t replicas[MAX_REPLICA_STATS];
     _Atomic unsigned nreplicas;
+    struct {
+        uint64_t last_us;    /* when a failure of this kind was last logged */
+        uint64_t suppressed; /* failures since, not logged */
+    } failure_log[UPSTREAM_OUTCOME_COUNT];
 };
 
 static void counter_inc(_Atomic uint64_t *c)
@@ -223,6 +229,22 @@ static void note_replica(upstream_client_t *client, proto_str_t by)
     atomic_store_explicit(&client->nreplicas, n + 1, memory_order_release);
 }
 
+/* Logs failed calls, at most one line a second per outcome, with how many were not logged in between. */
+static void log_failure(upstream_client_t *client, upstream_outcome_t outcome)
+{
+    if (outcome == UPSTREAM_OK || outcome == UPSTREAM_CANCELLED)
+        return;
+    uint64_t now = clock_mono_us();
+    if (now - client->failure_log[outcome].last_us < 1000000) {
+        ++client->failure_log[outcome].suppressed;
+        return;
+    }
+    log_warn("worker call failed", "kind=%s outcome=%s replicas=%u similar_since_last_line=%" PRIu64, client->up->kind,
+             upstream_outcome_name(outcome), upstream_replicas(client->up), client->failure_log[outcome].suppressed);
+    client->failure_log[outcome].last_us = now;
+    client->failure_log[outcome].suppressed = 0;
+}
+
 /* loop thread */
 static void on_completions(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
@@ -246,6 +268,7 @@ static void on_completions(h2o_multithread_receiver_t *receiver, h2o_linklist_t 
             }
         }
         call->reply = NULL;
+        log_failure(client, res.outcome);
         counter_inc(&client->outcomes[res.outcome == UPSTREAM_OK && res.rep.status != PROTO_ST_OK ? UPSTREAM_WORKER_ERROR
                                                                                                    : res.outcome]);
 
@@ -277,6 +300,7 @@ upstream_call_t *upstream_call(upstream_client_t *client, const proto_request_t 
 
     if (upstream_replicas(client->up) == 0) {
         *outcome = UPSTREAM_NO_REPLICA;
+        log_failure(client, *outcome);
         counter_inc(&client->outcomes[*outcome]);
         return NULL;
     }
@@ -293,6 +317,7 @@ upstream_call_t *upstream_call(upstream_client_t *client, const proto_request_t 
         client->calls[client->ncalls++] = call;
     } else {
         *outcome = UPSTREAM_OVERLOADED;
+        log_failure(client, *outcome);
         counter_inc(&client->outcomes[*outcome]);
         return NULL;
     }
