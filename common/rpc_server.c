@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <h2o/multithread.h>
 #include "log.h"
+#include "pipe_set.h"
 #include "rpc_server.h"
 
 enum { CALL_IDLE, CALL_RECV, CALL_HANDLING, CALL_SEND };
@@ -30,6 +31,7 @@ struct st_rpc_server_t {
     _Atomic bool draining;
     bool closing; /* loop thread: rpc_server_destroy is under way */
     _Atomic unsigned busy; /* calls in CALL_HANDLING or CALL_SEND */
+    pipe_set_t gateways; /* connected gateways */
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t receiver;
 };
@@ -141,6 +143,23 @@ static void on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *me
     }
 }
 
+/* nng thread: a gateway connection came or went */
+static void on_pipe(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+    rpc_server_t *server = arg;
+    unsigned n;
+    if (pipe_set_update(&server->gateways, pipe, ev, &n)) {
+        char addr[80];
+        pipe_set_remote(pipe, addr, sizeof(addr));
+        log_info(ev == NNG_PIPE_EV_ADD_POST ? "connected to gateway" : "disconnected from gateway", "remote=%s gateways=%u", addr, n);
+    }
+}
+
+unsigned rpc_server_gateways(rpc_server_t *server)
+{
+    return atomic_load(&server->gateways.count);
+}
+
 void rpc_identity(char *buf, size_t bufsz, const char *kind)
 {
     char host[64] = "unknown";
@@ -160,6 +179,7 @@ rpc_server_t *rpc_server_create(h2o_loop_t *loop, const char *dial_urls, unsigne
     snprintf(server->identity, sizeof(server->identity), "%s", identity);
     server->cb = cb;
     server->data = data;
+    pipe_set_init(&server->gateways);
 
     if ((rv = nng_rep0_open(&server->sock)) != 0) {
         log_error("nng_rep0_open failed", "error=\"%s\"", nng_strerror(rv));
@@ -168,6 +188,8 @@ rpc_server_t *rpc_server_create(h2o_loop_t *loop, const char *dial_urls, unsigne
     nng_socket_set_size(server->sock, NNG_OPT_RECVMAXSZ, PROTO_MAX_FRAME);
     nng_socket_set_ms(server->sock, NNG_OPT_RECONNMINT, 100);
     nng_socket_set_ms(server->sock, NNG_OPT_RECONNMAXT, 2000);
+    nng_pipe_notify(server->sock, NNG_PIPE_EV_ADD_POST, on_pipe, server);
+    nng_pipe_notify(server->sock, NNG_PIPE_EV_REM_POST, on_pipe, server);
 
     char urls[1024];
     snprintf(urls, sizeof(urls), "%s", dial_urls);
@@ -179,6 +201,7 @@ rpc_server_t *rpc_server_create(h2o_loop_t *loop, const char *dial_urls, unsigne
         if ((rv = nng_dial(server->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
             log_error("cannot dial gateway", "url=%s error=\"%s\"", url, nng_strerror(rv));
             nng_close(server->sock);
+            pipe_set_dispose(&server->gateways);
             free(server);
             return NULL;
         }
@@ -233,6 +256,7 @@ void rpc_server_destroy(rpc_server_t *server)
             nng_msg_free(server->calls[i].request);
     h2o_multithread_unregister_receiver(server->queue, &server->receiver);
     h2o_multithread_destroy_queue(server->queue);
+    pipe_set_dispose(&server->gateways);
     free(server->calls);
     free(server);
 }

@@ -47,6 +47,9 @@ unsigned rpc_server_busy(rpc_server_t *server);
 /* Closes the socket and frees everything. Loop thread; after this the loop must not run the server's messages. */
 void rpc_server_destroy(rpc_server_t *server);
 
+/* Gateways this worker is connected to now (any thread). */
+unsigned rpc_server_gateways(rpc_server_t *server);
+
 /* Identity of this worker, "<kind>@<hostname>:<pid>", written into buf. */
 void rpc_identity(char *buf, size_t bufsz, const char *kind);
 

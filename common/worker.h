@@ -18,8 +18,9 @@ typedef bool (*worker_health_cb)(void *data);
 
 /* Runs loop until SIGTERM or SIGINT, then stops taking requests from server, keeps running until the calls being
  * served are answered (at most drain_ms), and returns. The caller then destroys what it made.
- * If health_file is not empty, it is rewritten every second while healthy(data) holds and removed while it does not
- * (and on exit), for container health checks: "healthy" means the file is younger than a few seconds. */
+ * Healthy means connected to at least one gateway and healthy(data). If health_file is not empty, it is rewritten
+ * every second while healthy and removed while not (and on exit), for container health checks: "healthy" means the
+ * file is younger than a few seconds. While no gateway is connected, a warning is logged every 10 s. */
 void worker_run(h2o_loop_t *loop, rpc_server_t *server, uint32_t drain_ms, const char *health_file, worker_health_cb healthy,
                 void *data);
 

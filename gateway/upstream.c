@@ -1,14 +1,13 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
-#include <arpa/inet.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <inttypes.h>
 #include "clock.h"
 #include "log.h"
+#include "pipe_set.h"
 #include "upstream.h"
 
 #define MAX_REPLICA_STATS 64
@@ -16,10 +15,7 @@
 struct st_upstream_t {
     char kind[32];
     nng_socket sock;
-    pthread_mutex_t mutex; /* guards pipes */
-    uint32_t *pipes;       /* ids of connected pipes (replicas) */
-    size_t npipes, cappipes;
-    _Atomic unsigned replicas;
+    pipe_set_t replicas; /* connected worker replicas */
 };
 
 enum { CALL_FREE, CALL_SEND, CALL_RECV, CALL_DONE };
@@ -67,38 +63,10 @@ static void counter_inc(_Atomic uint64_t *c)
 static void on_pipe(nng_pipe pipe, nng_pipe_ev ev, void *arg)
 {
     upstream_t *up = arg;
-    uint32_t id = (uint32_t)nng_pipe_id(pipe);
-    bool changed = false;
-
-    pthread_mutex_lock(&up->mutex);
-    if (ev == NNG_PIPE_EV_ADD_POST) {
-        if (up->npipes == up->cappipes) {
-            up->cappipes = up->cappipes != 0 ? up->cappipes * 2 : 16;
-            if ((up->pipes = realloc(up->pipes, up->cappipes * sizeof(*up->pipes))) == NULL)
-                abort();
-        }
-        up->pipes[up->npipes++] = id;
-        changed = true;
-    } else if (ev == NNG_PIPE_EV_REM_POST) {
-        for (size_t i = 0; i < up->npipes; ++i) {
-            if (up->pipes[i] == id) {
-                up->pipes[i] = up->pipes[--up->npipes];
-                changed = true;
-                break;
-            }
-        }
-    }
-    unsigned n = (unsigned)up->npipes;
-    atomic_store(&up->replicas, n);
-    pthread_mutex_unlock(&up->mutex);
-
-    if (changed) {
-        char addr[128] = "?";
-        nng_sockaddr sa;
-        if (nng_pipe_get_addr(pipe, NNG_OPT_REMADDR, &sa) == 0 && (sa.s_family == NNG_AF_INET)) {
-            const uint8_t *ip = (const uint8_t *)&sa.s_in.sa_addr;
-            snprintf(addr, sizeof(addr), "%u.%u.%u.%u:%u", ip[0], ip[1], ip[2], ip[3], ntohs(sa.s_in.sa_port));
-        }
+    unsigned n;
+    if (pipe_set_update(&up->replicas, pipe, ev, &n)) {
+        char addr[80];
+        pipe_set_remote(pipe, addr, sizeof(addr));
         log_info(ev == NNG_PIPE_EV_ADD_POST ? "worker replica connected" : "worker replica disconnected",
                  "kind=%s remote=%s replicas=%u", up->kind, addr, n);
     }
@@ -111,7 +79,7 @@ upstream_t *upstream_create(const char *kind, const char *url)
     if (up == NULL)
         abort();
     snprintf(up->kind, sizeof(up->kind), "%s", kind);
-    pthread_mutex_init(&up->mutex, NULL);
+    pipe_set_init(&up->replicas);
     if ((rv = nng_req0_open(&up->sock)) != 0) {
         log_error("nng_req0_open failed", "error=\"%s\"", nng_strerror(rv));
         abort();
@@ -122,7 +90,7 @@ upstream_t *upstream_create(const char *kind, const char *url)
     if ((rv = nng_listen(up->sock, url, NULL, 0)) != 0) {
         log_error("cannot listen for workers", "kind=%s url=%s error=\"%s\"", kind, url, nng_strerror(rv));
         nng_close(up->sock);
-        pthread_mutex_destroy(&up->mutex);
+        pipe_set_dispose(&up->replicas);
         free(up);
         return NULL;
     }
@@ -133,8 +101,7 @@ upstream_t *upstream_create(const char *kind, const char *url)
 void upstream_destroy(upstream_t *up)
 {
     nng_close(up->sock);
-    pthread_mutex_destroy(&up->mutex);
-    free(up->pipes);
+    pipe_set_dispose(&up->replicas);
     free(up);
 }
 
@@ -145,7 +112,7 @@ const char *upstream_kind(const upstream_t *up)
 
 unsigned upstream_replicas(const upstream_t *up)
 {
-    return atomic_load(&((upstream_t *)up)->replicas);
+    return atomic_load(&((upstream_t *)up)->replicas.count);
 }
 
 /* ---- calls ------------------------------------------------------------------------------------------------------ */

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs the whole system on this machine: installs missing Debian packages, builds, starts a private redis-server
+# (AOF persistence under data/redis), one notifier, one history-svc and the gateway, prints the URL, and stops
+# everything on Ctrl-C.
+#   PORT (default 8080)        HTTP port of the gateway, on 127.0.0.1 unless HOST says otherwise
+#   HOST (default 127.0.0.1)   address the gateway listens on
+#   REDIS_PORT (default 6399)  the private Redis (loopback only)
+#   DATA_DIR (default data/)   Redis data and the processes' logs
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+port=${PORT:-8080}; host=${HOST:-127.0.0.1}; redis_port=${REDIS_PORT:-6399}
+data=${DATA_DIR:-$root/data}
+notifier_port=${NOTIFIER_PORT:-7101}; history_port=${HISTORY_PORT:-7102}
+
+"$root/scripts/deps.sh" build
+"$root/scripts/build.sh"
+bin=${BUILD_DIR:-$root/build}
+
+mkdir -p "$data/redis" "$data/logs"
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo; echo ">> stopping"
+  for ((i=${#pids[@]}-1; i>=0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo ">> stopped; data kept in $data"
+}
+trap stop INT TERM EXIT
+
+redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$data/redis" --appendonly yes --appendfsync everysec \
+  --save "" --protected-mode yes --logfile "$data/logs/redis.log" &
+pids+=($!)
+for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+"$bin/gateway" --listen "$host:$port" --notifier-bind "tcp://127.0.0.1:$notifier_port" \
+  --history-bind "tcp://127.0.0.1:$history_port" 2>>"$data/logs/gateway.log" &
+pids+=($!)
+"$bin/history-svc" --gateway "tcp://127.0.0.1:$history_port" --redis-url "redis://127.0.0.1:$redis_port" \
+  2>>"$data/logs/history-svc.log" &
+pids+=($!)
+"$bin/notifier" --gateway "tcp://127.0.0.1:$notifier_port" --redis-url "redis://127.0.0.1:$redis_port" \
+  2>>"$data/logs/notifier.log" &
+pids+=($!)
+
+url="http://$host:$port"
+for _ in $(seq 100); do
+  curl -fsS "$url/readyz" >/dev/null 2>&1 && break
+  for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || { echo "!! a process exited; see $data/logs" >&2; tail -n 5 "$data"/logs/*.log >&2; exit 1; }; done
+  sleep 0.1
+done
+curl -fsS "$url/readyz" >/dev/null || { echo "!! not ready; see $data/logs" >&2; exit 1; }
+
+cat <<MSG
+notigate is running at $url
+  publish:  curl -X POST $url/v1/notifications -d '{"user_id":"alice","message":"hello"}'
+  fetch:    curl '$url/v1/users/alice/notifications'
+  logs:     $data/logs/   (Ctrl-C stops everything)
+MSG
+wait -n "${pids[@]}" || true
+echo "!! a process exited; see $data/logs" >&2
