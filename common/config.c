@@ -29,8 +29,8 @@ static int assign(const config_option_t *opt, const char *text, const char *sour
     errno = 0;
     long long v = strtoll(text, &end, 10);
     if (errno != 0 || end == text || *end != '\0' || v < opt->min || v > opt->max) {
-        fprintf(stderr, "invalid value '%s' for %s: expected an integer from %" PRId64 " to %" PRId64 "\n", text, source,
-                opt->min, opt->max);
+        fprintf(stderr, "invalid value '%s' for %s: expected an integer from %" PRId64 " to %" PRId64 "\n", text, source, opt->min,
+                opt->max);
         return -1;
     }
     *(int64_t *)opt->value = v;

@@ -60,9 +60,9 @@ void log_write(log_level_t level, const char *msg, const char *kv_fmt, ...)
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
 
-    int n = snprintf(line, sizeof(line), "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s svc=%s pid=%d msg=%s",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000),
-                     level_names[level], service_name, (int)getpid(), log_quote(quoted, sizeof(quoted), msg));
+    int n = snprintf(line, sizeof(line), "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s svc=%s pid=%d msg=%s", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), level_names[level],
+                     service_name, (int)getpid(), log_quote(quoted, sizeof(quoted), msg));
     if (n < 0)
         return;
     size_t len = (size_t)n < sizeof(line) - 2 ? (size_t)n : sizeof(line) - 2;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <h2o/multithread.h>
 #include "log.h"
+#include "nng_close.h"
 #include "pipe_set.h"
 #include "rpc_server.h"
 
@@ -29,9 +30,9 @@ struct st_rpc_server_t {
     unsigned ncalls;
     rpc_call_t *calls;
     _Atomic bool draining;
-    bool closing; /* loop thread: rpc_server_destroy is under way */
+    bool closing;          /* loop thread: rpc_server_destroy is under way */
     _Atomic unsigned busy; /* calls in CALL_HANDLING or CALL_SEND */
-    pipe_set_t gateways; /* connected gateways */
+    pipe_set_t gateways;   /* connected gateways */
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t receiver;
 };
@@ -151,7 +152,8 @@ static void on_pipe(nng_pipe pipe, nng_pipe_ev ev, void *arg)
     if (pipe_set_update(&server->gateways, pipe, ev, &n)) {
         char addr[80];
         pipe_set_remote(pipe, addr, sizeof(addr));
-        log_info(ev == NNG_PIPE_EV_ADD_POST ? "connected to gateway" : "disconnected from gateway", "remote=%s gateways=%u", addr, n);
+        log_info(ev == NNG_PIPE_EV_ADD_POST ? "connected to gateway" : "disconnected from gateway", "remote=%s gateways=%u", addr,
+                 n);
     }
 }
 
@@ -241,11 +243,14 @@ unsigned rpc_server_busy(rpc_server_t *server)
     return atomic_load(&server->busy);
 }
 
-void rpc_server_destroy(rpc_server_t *server)
+int rpc_server_destroy(rpc_server_t *server)
 {
     server->closing = true;
     atomic_store(&server->draining, true);
-    nng_close(server->sock);
+    if (nng_close_within(server->sock, 2000) != 0) {
+        log_warn("nng_close did not return in 2 s (a known nng 1.5.2 bug); leaving the socket as it is", NULL);
+        return -1;
+    }
     for (unsigned i = 0; i < server->ncalls; ++i)
         nng_aio_free(server->calls[i].aio); /* waits for its callback */
     /* deliver what those callbacks posted, so that the receiver is empty when it is unregistered */
@@ -259,4 +264,5 @@ void rpc_server_destroy(rpc_server_t *server)
     pipe_set_dispose(&server->gateways);
     free(server->calls);
     free(server);
+    return 0;
 }

@@ -44,8 +44,10 @@ void rpc_server_drain(rpc_server_t *server);
 /* Number of calls taken and not yet fully answered. After rpc_server_drain, 0 means it is safe to destroy. */
 unsigned rpc_server_busy(rpc_server_t *server);
 
-/* Closes the socket and frees everything. Loop thread; after this the loop must not run the server's messages. */
-void rpc_server_destroy(rpc_server_t *server);
+/* Closes the socket and frees everything. Loop thread; after this the loop must not run the server's messages.
+ * Returns 0, or -1 if nng_close did not return in time (see nng_close.h): then nothing is freed and the caller should
+ * exit without touching nng again. */
+int rpc_server_destroy(rpc_server_t *server);
 
 /* Gateways this worker is connected to now (any thread). */
 unsigned rpc_server_gateways(rpc_server_t *server);

@@ -78,6 +78,13 @@ static void on_signal(h2o_socket_t *sock, const char *err)
         stop_signal = (int)si.ssi_signo;
 }
 
+void worker_wait_ready(h2o_loop_t *loop, worker_health_cb ready, void *data, uint32_t timeout_ms)
+{
+    uint64_t deadline = clock_mono_us() + (uint64_t)timeout_ms * 1000;
+    while (!ready(data) && clock_mono_us() < deadline)
+        h2o_evloop_run(loop, 10);
+}
+
 void worker_run(h2o_loop_t *loop, rpc_server_t *server, uint32_t drain_ms, const char *health_file, worker_health_cb healthy,
                 void *data)
 {

@@ -37,13 +37,14 @@ typedef struct st_gateway_thread_t {
     h2o_evloop_t *loop;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx, tls_accept_ctx;
+    int listen_fd, tls_listen_fd; /* opened by gateway_start, watched by the thread; -1 for none */
     h2o_socket_t *listener, *tls_listener;
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t control; /* the main thread asks for shutdown through it */
     h2o_multithread_message_t shutdown_msg;
     upstream_client_t *notifier, *history;
     metrics_t metrics;
-    json_out_t out; /* response buffer, reused */
+    json_out_t out;   /* response buffer, reused */
     unsigned pending; /* requests waiting on workers */
     bool shutting_down;
     uint64_t shutdown_at_us;
@@ -56,6 +57,8 @@ struct st_gateway_t {
     upstream_t *notifier, *history;
     gateway_thread_t *threads;
     unsigned nthreads;
+    pthread_barrier_t started; /* the loop threads and gateway_start: every thread is set up */
+    pthread_barrier_t stopped; /* the loop threads: none serves requests any more */
     metrics_source_t metrics_source;
     uint8_t instance_id[8]; /* random per process: the first half of every request id */
     _Atomic uint64_t next_rid;

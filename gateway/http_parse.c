@@ -3,11 +3,11 @@
 #include "http_parse.h"
 #include "valid.h"
 
-#define SET_ERR(err, st, c, ...)                                                                                               \
-    do {                                                                                                                       \
-        (err)->status = (st);                                                                                                  \
-        (err)->code = (c);                                                                                                     \
-        snprintf((err)->message, sizeof((err)->message), __VA_ARGS__);                                                         \
+#define SET_ERR(err, st, c, ...)                                                                                                   \
+    do {                                                                                                                           \
+        (err)->status = (st);                                                                                                      \
+        (err)->code = (c);                                                                                                         \
+        snprintf((err)->message, sizeof((err)->message), __VA_ARGS__);                                                             \
     } while (0)
 
 static bool eq(const char *s, size_t len, const char *lit)
@@ -112,7 +112,7 @@ bool route_allows(route_t route, const char *method, size_t len)
 
 const char *route_name(route_t route)
 {
-    static const char *names[] = {"not_found", "publish", "list", "mark_read", "mark_all_read",
+    static const char *names[] = {"not_found", "publish", "list",   "mark_read", "mark_all_read",
                                   "hybrid",    "healthz", "readyz", "metrics"};
     return (unsigned)route < ROUTE_COUNT ? names[route] : "not_found";
 }

@@ -49,7 +49,8 @@ int main(int argc, char **argv)
                               .shutdown_timeout_ms = 10000};
     config_option_t options[] = {
         {"listen", NULL, CONFIG_STRING, &cfg->listen, 0, 0, "host:port for HTTP/1.1 and cleartext HTTP/2 (\"\" for none)"},
-        {"tls-listen", NULL, CONFIG_STRING, &cfg->tls_listen, 0, 0, "host:port for HTTPS (HTTP/2 and 1.1 by ALPN); needs --tls-cert and --tls-key"},
+        {"tls-listen", NULL, CONFIG_STRING, &cfg->tls_listen, 0, 0,
+         "host:port for HTTPS (HTTP/2 and 1.1 by ALPN); needs --tls-cert and --tls-key"},
         {"tls-cert", NULL, CONFIG_STRING, &cfg->tls_cert, 0, 0, "PEM certificate chain for --tls-listen"},
         {"tls-key", NULL, CONFIG_STRING, &cfg->tls_key, 0, 0, "PEM private key for --tls-listen"},
         {"notifier-bind", NULL, CONFIG_STRING, &cfg->notifier_bind, 0, 0, "nng URL notifier replicas dial in to"},
@@ -57,13 +58,17 @@ int main(int argc, char **argv)
         {"threads", NULL, CONFIG_INT, &cfg->threads, 1, 256, "event-loop threads (default: the number of CPUs)"},
         {"worker-timeout-ms", NULL, CONFIG_INT, &cfg->read_timeout_ms, 1, 60000,
          "how long a read waits for each worker before answering without it (partial)"},
-        {"write-timeout-ms", NULL, CONFIG_INT, &cfg->write_timeout_ms, 1, 60000, "how long a publish or mark-read waits for history-svc"},
-        {"max-inflight", NULL, CONFIG_INT, &cfg->max_inflight, 1, 1000000, "requests in flight per thread and worker kind (503 beyond)"},
-        {"shutdown-timeout-ms", NULL, CONFIG_INT, &cfg->shutdown_timeout_ms, 0, 600000, "on SIGTERM, how long to finish requests in flight"},
+        {"write-timeout-ms", NULL, CONFIG_INT, &cfg->write_timeout_ms, 1, 60000,
+         "how long a publish or mark-read waits for history-svc"},
+        {"max-inflight", NULL, CONFIG_INT, &cfg->max_inflight, 1, 1000000,
+         "requests in flight per thread and worker kind (503 beyond)"},
+        {"shutdown-timeout-ms", NULL, CONFIG_INT, &cfg->shutdown_timeout_ms, 0, 600000,
+         "on SIGTERM, how long to finish requests in flight"},
         {"log-level", NULL, CONFIG_STRING, &log_level, 0, 0, "debug, info, warn or error"},
         {NULL}};
 
-    switch (config_parse("gateway", "HTTP/1.1 + HTTP/2 gateway of notigate: REST API in front of the notifier and history-svc workers.",
+    switch (config_parse("gateway",
+                         "HTTP/1.1 + HTTP/2 gateway of notigate: REST API in front of the notifier and history-svc workers.",
                          options, argc, argv)) {
     case CONFIG_OK:
         break;
@@ -123,8 +128,8 @@ int main(int argc, char **argv)
         ;
     log_info("stopping: no new connections, finishing requests in flight", "signal=%s", strsignal(sig));
     gateway_stop(&gw);
-    upstream_destroy(gw.notifier);
-    upstream_destroy(gw.history);
+    if (upstream_destroy(gw.notifier) == 0)
+        upstream_destroy(gw.history);
     log_info("gateway stopped", NULL);
     return 0;
 }

@@ -106,11 +106,11 @@ void metrics_render(const metrics_source_t *src, json_out_t *out)
         uint64_t cumulative = 0;
         for (int b = 0; b < METRICS_NBUCKETS; ++b) {
             cumulative += per_bucket[b];
-            line(out, "notigate_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %" PRIu64 "\n",
-                 route_name((route_t)r), (double)buckets_us[b] / 1e6, cumulative);
+            line(out, "notigate_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %" PRIu64 "\n", route_name((route_t)r),
+                 (double)buckets_us[b] / 1e6, cumulative);
         }
-        line(out, "notigate_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %" PRIu64 "\n",
-             route_name((route_t)r), count);
+        line(out, "notigate_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", route_name((route_t)r),
+             count);
         line(out, "notigate_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", route_name((route_t)r), (double)sum_us / 1e6);
         line(out, "notigate_http_request_duration_seconds_count{route=\"%s\"} %" PRIu64 "\n", route_name((route_t)r), count);
     }
@@ -130,7 +130,8 @@ void metrics_render(const metrics_source_t *src, json_out_t *out)
     line(out, "# HELP notigate_worker_replicas Worker replicas connected now, by kind.\n"
               "# TYPE notigate_worker_replicas gauge\n");
     for (int k = 0; k < METRICS_NKINDS; ++k)
-        line(out, "notigate_worker_replicas{kind=\"%s\"} %u\n", upstream_kind(src->upstreams[k]), upstream_replicas(src->upstreams[k]));
+        line(out, "notigate_worker_replicas{kind=\"%s\"} %u\n", upstream_kind(src->upstreams[k]),
+             upstream_replicas(src->upstreams[k]));
 
     line(out, "# HELP notigate_worker_replica_replies_total Replies received, by the replica that sent them.\n"
               "# TYPE notigate_worker_replica_replies_total counter\n");
@@ -144,7 +145,8 @@ void metrics_render(const metrics_source_t *src, json_out_t *out)
                  upstream_kind(src->upstreams[k]), local.items[i].identity, local.items[i].replies);
     }
 
-    line(out, "# HELP notigate_uptime_seconds Seconds since the gateway started.\n# TYPE notigate_uptime_seconds gauge\n"
-              "notigate_uptime_seconds %.3f\n",
+    line(out,
+         "# HELP notigate_uptime_seconds Seconds since the gateway started.\n# TYPE notigate_uptime_seconds gauge\n"
+         "notigate_uptime_seconds %.3f\n",
          (double)(clock_wall_ms() - src->started_at_ms) / 1000.0);
 }

@@ -12,10 +12,16 @@
 #include "upstream.h"
 
 /* statuses counted one by one; anything else falls in the last slot as "other" */
-#define METRICS_STATUSES {200, 201, 204, 400, 401, 403, 404, 405, 408, 413, 429, 500, 502, 503, 504}
+#define METRICS_STATUSES                                                                                                           \
+    {                                                                                                                              \
+        200, 201, 204, 400, 401, 403, 404, 405, 408, 413, 429, 500, 502, 503, 504                                                  \
+    }
 #define METRICS_NSTATUS 16
 /* latency buckets, in microseconds */
-#define METRICS_BUCKETS_US {500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000}
+#define METRICS_BUCKETS_US                                                                                                         \
+    {                                                                                                                              \
+        500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000                                       \
+    }
 #define METRICS_NBUCKETS 12
 
 enum { METRICS_NOTIFIER = 0, METRICS_HISTORY = 1, METRICS_NKINDS = 2 };
@@ -32,7 +38,7 @@ void metrics_record(metrics_t *m, route_t route, int status, uint64_t duration_u
 
 /* What /metrics shows besides the per-thread counters. */
 typedef struct st_metrics_source_t {
-    metrics_t **threads; /* one per loop thread */
+    metrics_t **threads;                         /* one per loop thread */
     upstream_client_t **clients[METRICS_NKINDS]; /* per kind, one per loop thread */
     size_t nthreads;
     upstream_t *upstreams[METRICS_NKINDS];

@@ -7,6 +7,7 @@
  * completion ever touches freed memory.
  */
 #include <inttypes.h>
+#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,16 +49,26 @@ static const char *source_names[NSLOTS] = {"notifier", "history"};
 static const char *reason_of(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Payload Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "";
     }
 }
 
@@ -184,14 +195,17 @@ static void on_slot_done(upstream_result_t *result, void *data)
         pending_complete(p);
 }
 
-/* Sends preq to a worker kind; a call that cannot start (no replica, too many in flight) finishes at once. */
-static void pending_ask(pending_t *p, int index, upstream_client_t *client, proto_request_t *preq, int64_t timeout_ms)
+/* Sends preq to a worker kind with a fresh request id (or the one in preq if keep_rid); a call that cannot start (no
+ * replica, too many in flight) finishes at once. */
+static void pending_ask(pending_t *p, int index, upstream_client_t *client, proto_request_t *preq, int64_t timeout_ms,
+                        bool keep_rid)
 {
     pending_slot_t *slot = p->slots + index;
     upstream_outcome_t outcome;
     slot->pending = p;
     slot->used = true;
-    new_rid(p->thread->gw, preq->rid);
+    if (!keep_rid)
+        new_rid(p->thread->gw, preq->rid);
     if ((slot->call = upstream_call(client, preq, (uint32_t)timeout_ms, on_slot_done, slot, &outcome)) != NULL)
         ++p->outstanding;
     else
@@ -230,8 +244,9 @@ static void failure_message(const pending_t *p, int index, char *buf, size_t buf
         break;
     case UPSTREAM_TIMEOUT:
         snprintf(buf, bufsz, "%s did not answer within %" PRId64 " ms", name,
-                 p->route == ROUTE_PUBLISH || p->route == ROUTE_MARK_READ || p->route == ROUTE_MARK_ALL_READ ? cfg->write_timeout_ms
-                                                                                                              : cfg->read_timeout_ms);
+                 p->route == ROUTE_PUBLISH || p->route == ROUTE_MARK_READ || p->route == ROUTE_MARK_ALL_READ
+                     ? cfg->write_timeout_ms
+                     : cfg->read_timeout_ms);
         break;
     case UPSTREAM_NO_REPLICA:
         snprintf(buf, bufsz, "no %s replica is connected", name);
@@ -456,6 +471,28 @@ static void copy_user(pending_t *p, const char *s, size_t len)
     p->user_id[len] = '\0';
 }
 
+/* With an Idempotency-Key header, the request id is derived from the user and the key, so that history-svc applies a
+ * retried publish once and answers it with the first id (for 24 hours). Returns 1 if a key was given, 0 if not, -1
+ * if it is malformed. */
+static int idempotency_rid(h2o_req_t *req, const char *user, size_t user_len, uint8_t rid[PROTO_RID_LEN])
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("idempotency-key"), -1);
+    if (i == -1)
+        return 0;
+    h2o_iovec_t key = req->headers.entries[i].value;
+    if (key.len == 0 || key.len > 255)
+        return -1;
+    for (size_t j = 0; j < key.len; ++j)
+        if (key.base[j] < 0x21 || key.base[j] > 0x7e)
+            return -1;
+    unsigned char md[SHA256_DIGEST_LENGTH], input[32 + VALID_USER_ID_MAX + 255];
+    int n = snprintf((char *)input, sizeof(input), "notigate publish\n%.*s\n", (int)user_len, user);
+    memcpy(input + n, key.base, key.len);
+    SHA256(input, (size_t)n + key.len, md);
+    memcpy(rid, md, PROTO_RID_LEN);
+    return 1;
+}
+
 static int handle_publish(gateway_thread_t *thread, h2o_req_t *req, uint64_t started_us)
 {
     publish_body_t body;
@@ -464,13 +501,20 @@ static int handle_publish(gateway_thread_t *thread, h2o_req_t *req, uint64_t sta
         respond_api_error(thread, req, ROUTE_PUBLISH, started_us, &err);
         return 0;
     }
-    pending_t *p = pending_new(thread, req, ROUTE_PUBLISH, started_us);
-    copy_user(p, body.user_id, body.user_id_len);
     proto_request_t preq = {.op = PROTO_OP_PUBLISH,
                             .user_id = {body.user_id, body.user_id_len},
                             .message = {body.message, body.message_len},
                             .kind = {body.kind, body.kind_len}};
-    pending_ask(p, SLOT_HISTORY, thread->history, &preq, thread->gw->cfg.write_timeout_ms);
+    int keyed = idempotency_rid(req, body.user_id, body.user_id_len, preq.rid);
+    if (keyed < 0) {
+        publish_body_dispose(&body);
+        respond_error(thread, req, ROUTE_PUBLISH, started_us, 400, "invalid_idempotency_key",
+                      "Idempotency-Key must be 1-255 visible ASCII characters");
+        return 0;
+    }
+    pending_t *p = pending_new(thread, req, ROUTE_PUBLISH, started_us);
+    copy_user(p, body.user_id, body.user_id_len);
+    pending_ask(p, SLOT_HISTORY, thread->history, &preq, thread->gw->cfg.write_timeout_ms, keyed == 1);
     publish_body_dispose(&body); /* the request was encoded into the nng message */
     pending_go(p);
     return 0;
@@ -503,8 +547,8 @@ static int handle_list(gateway_thread_t *thread, h2o_req_t *req, route_t route, 
     p->before = before;
     proto_request_t recent = {.op = PROTO_OP_RECENT, .user_id = {p->user_id, user_len}, .before = before, .limit = limit};
     proto_request_t page = {.op = PROTO_OP_PAGE, .user_id = {p->user_id, user_len}, .before = before, .limit = limit};
-    pending_ask(p, SLOT_NOTIFIER, thread->notifier, &recent, thread->gw->cfg.read_timeout_ms);
-    pending_ask(p, SLOT_HISTORY, thread->history, &page, thread->gw->cfg.read_timeout_ms);
+    pending_ask(p, SLOT_NOTIFIER, thread->notifier, &recent, thread->gw->cfg.read_timeout_ms, false);
+    pending_ask(p, SLOT_HISTORY, thread->history, &page, thread->gw->cfg.read_timeout_ms, false);
     pending_go(p);
     return 0;
 }
@@ -517,7 +561,7 @@ static int handle_mark(gateway_thread_t *thread, h2o_req_t *req, const route_mat
     proto_request_t preq = {.op = m->route == ROUTE_MARK_READ ? PROTO_OP_MARK_READ : PROTO_OP_MARK_ALL_READ,
                             .user_id = {p->user_id, m->user_id_len},
                             .id = m->id};
-    pending_ask(p, SLOT_HISTORY, thread->history, &preq, thread->gw->cfg.write_timeout_ms);
+    pending_ask(p, SLOT_HISTORY, thread->history, &preq, thread->gw->cfg.write_timeout_ms, false);
     pending_go(p);
     return 0;
 }
@@ -526,8 +570,8 @@ static int handle_readyz(gateway_thread_t *thread, h2o_req_t *req, uint64_t star
 {
     pending_t *p = pending_new(thread, req, ROUTE_READYZ, started_us);
     proto_request_t health = {.op = PROTO_OP_HEALTH};
-    pending_ask(p, SLOT_NOTIFIER, thread->notifier, &health, thread->gw->cfg.read_timeout_ms);
-    pending_ask(p, SLOT_HISTORY, thread->history, &health, thread->gw->cfg.read_timeout_ms);
+    pending_ask(p, SLOT_NOTIFIER, thread->notifier, &health, thread->gw->cfg.read_timeout_ms, false);
+    pending_ask(p, SLOT_HISTORY, thread->history, &health, thread->gw->cfg.read_timeout_ms, false);
     pending_go(p);
     return 0;
 }

@@ -104,11 +104,42 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
     h2o_context_request_shutdown(&thread->ctx); /* GOAWAY to HTTP/2 clients; HTTP/1 connections close after a response */
 }
 
+/* Loop thread. Everything of the loop is created here, on its own thread: h2o takes socket buffers from a thread-local
+ * allocator (h2o_socket_buffer_prototype is __thread in h2o 2.2), and a socket keeps the allocator of the thread that
+ * created it. Created on the main thread, the contexts' queue sockets made every loop share the main thread's unlocked
+ * allocator, and concurrent worker replies on two loops corrupted it (use-after-free, crashes). */
+static void thread_setup(gateway_thread_t *thread)
+{
+    gateway_t *gw = thread->gw;
+    unsigned i = thread->index;
+
+    thread->loop = h2o_evloop_create();
+    h2o_context_init(&thread->ctx, thread->loop, &gw->h2o_config);
+    h2o_multithread_register_receiver(thread->ctx.queue, &thread->control, on_control);
+    thread->notifier = upstream_client_create(gw->notifier, thread->loop, thread->ctx.queue, (unsigned)gw->cfg.max_inflight,
+                                              thread->metrics.worker_outcomes[METRICS_NOTIFIER]);
+    thread->history = upstream_client_create(gw->history, thread->loop, thread->ctx.queue, (unsigned)gw->cfg.max_inflight,
+                                             thread->metrics.worker_outcomes[METRICS_HISTORY]);
+    gw->metrics_source.clients[METRICS_NOTIFIER][i] = thread->notifier;
+    gw->metrics_source.clients[METRICS_HISTORY][i] = thread->history;
+    if (thread->listen_fd != -1) {
+        thread->accept_ctx = (h2o_accept_ctx_t){.ctx = &thread->ctx, .hosts = gw->h2o_config.hosts};
+        thread->listener = watch_listener(thread, thread->listen_fd, &thread->accept_ctx);
+    }
+    if (thread->tls_listen_fd != -1) {
+        thread->tls_accept_ctx = (h2o_accept_ctx_t){.ctx = &thread->ctx, .hosts = gw->h2o_config.hosts, .ssl_ctx = gw->ssl_ctx};
+        thread->tls_listener = watch_listener(thread, thread->tls_listen_fd, &thread->tls_accept_ctx);
+    }
+}
+
 static void *thread_main(void *arg)
 {
     gateway_thread_t *thread = arg;
     gateway_t *gw = thread->gw;
     uint64_t limit_us = (uint64_t)gw->cfg.shutdown_timeout_ms * 1000;
+
+    thread_setup(thread);
+    pthread_barrier_wait(&gw->started); /* /metrics reads every thread's clients: all exist before any request */
 
     while (!thread->shutting_down)
         h2o_evloop_run(thread->loop, INT32_MAX);
@@ -124,7 +155,18 @@ static void *thread_main(void *arg)
         }
         h2o_evloop_run(thread->loop, 10);
     }
-    return NULL; /* gateway_stop frees the clients once no thread can be rendering /metrics from them */
+
+    /* Freed on this thread too (freeing runs the loop to collect the last completions). Once every thread is past the
+     * first wait none serves requests; then /metrics stops reading the clients, and each thread frees its own. */
+    pthread_barrier_wait(&gw->stopped);
+    if (thread->index == 0)
+        gw->metrics_source.nthreads = 0;
+    pthread_barrier_wait(&gw->stopped);
+    upstream_client_destroy(thread->notifier);
+    upstream_client_destroy(thread->history);
+    h2o_multithread_unregister_receiver(thread->ctx.queue, &thread->control);
+    json_out_dispose(&thread->out);
+    return NULL;
 }
 
 int gateway_start(gateway_t *gw)
@@ -140,38 +182,23 @@ int gateway_start(gateway_t *gw)
     gw->metrics_source.upstreams[METRICS_HISTORY] = gw->history;
     gw->metrics_source.started_at_ms = gw->started_at_ms;
 
+    /* the listening sockets are opened here, so that an address in use fails the start */
     for (unsigned i = 0; i < gw->nthreads; ++i) {
         gateway_thread_t *thread = gw->threads + i;
         thread->gw = gw;
         thread->index = i;
-        thread->loop = h2o_evloop_create();
-        h2o_context_init(&thread->ctx, thread->loop, &gw->h2o_config);
-        h2o_multithread_register_receiver(thread->ctx.queue, &thread->control, on_control);
-        thread->notifier = upstream_client_create(gw->notifier, thread->loop, thread->ctx.queue, (unsigned)gw->cfg.max_inflight,
-                                                  thread->metrics.worker_outcomes[METRICS_NOTIFIER]);
-        thread->history = upstream_client_create(gw->history, thread->loop, thread->ctx.queue, (unsigned)gw->cfg.max_inflight,
-                                                 thread->metrics.worker_outcomes[METRICS_HISTORY]);
+        thread->listen_fd = thread->tls_listen_fd = -1;
         gw->metrics_source.threads[i] = &thread->metrics;
-        gw->metrics_source.clients[METRICS_NOTIFIER][i] = thread->notifier;
-        gw->metrics_source.clients[METRICS_HISTORY][i] = thread->history;
-
-        if (gw->cfg.listen[0] != '\0') {
-            int fd = open_listener(gw->cfg.listen);
-            if (fd == -1)
-                return -1;
-            thread->accept_ctx = (h2o_accept_ctx_t){.ctx = &thread->ctx, .hosts = gw->h2o_config.hosts};
-            thread->listener = watch_listener(thread, fd, &thread->accept_ctx);
-        }
-        if (gw->cfg.tls_listen[0] != '\0') {
-            int fd = open_listener(gw->cfg.tls_listen);
-            if (fd == -1)
-                return -1;
-            thread->tls_accept_ctx = (h2o_accept_ctx_t){.ctx = &thread->ctx, .hosts = gw->h2o_config.hosts, .ssl_ctx = gw->ssl_ctx};
-            thread->tls_listener = watch_listener(thread, fd, &thread->tls_accept_ctx);
-        }
+        if (gw->cfg.listen[0] != '\0' && (thread->listen_fd = open_listener(gw->cfg.listen)) == -1)
+            return -1;
+        if (gw->cfg.tls_listen[0] != '\0' && (thread->tls_listen_fd = open_listener(gw->cfg.tls_listen)) == -1)
+            return -1;
     }
+    pthread_barrier_init(&gw->started, NULL, gw->nthreads + 1);
+    pthread_barrier_init(&gw->stopped, NULL, gw->nthreads);
     for (unsigned i = 0; i < gw->nthreads; ++i)
         h2o_multithread_create_thread(&gw->threads[i].tid, NULL, thread_main, gw->threads + i);
+    pthread_barrier_wait(&gw->started);
     return 0;
 }
 
@@ -180,12 +207,7 @@ void gateway_stop(gateway_t *gw)
     for (unsigned i = 0; i < gw->nthreads; ++i)
         h2o_multithread_send_message(&gw->threads[i].control, &gw->threads[i].shutdown_msg);
     for (unsigned i = 0; i < gw->nthreads; ++i)
-        pthread_join(gw->threads[i].tid, NULL);
-    for (unsigned i = 0; i < gw->nthreads; ++i) {
-        gateway_thread_t *thread = gw->threads + i;
-        upstream_client_destroy(thread->notifier);
-        upstream_client_destroy(thread->history);
-        h2o_multithread_unregister_receiver(thread->ctx.queue, &thread->control);
-        json_out_dispose(&thread->out);
-    }
+        pthread_join(gw->threads[i].tid, NULL); /* each thread freed its own loop's objects */
+    pthread_barrier_destroy(&gw->started);
+    pthread_barrier_destroy(&gw->stopped);
 }

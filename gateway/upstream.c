@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include "clock.h"
 #include "log.h"
+#include "nng_close.h"
 #include "pipe_set.h"
 #include "upstream.h"
 
@@ -98,11 +99,15 @@ upstream_t *upstream_create(const char *kind, const char *url)
     return up;
 }
 
-void upstream_destroy(upstream_t *up)
+int upstream_destroy(upstream_t *up)
 {
-    nng_close(up->sock);
+    if (nng_close_within(up->sock, 2000) != 0) {
+        log_warn("nng_close did not return in 2 s (a known nng 1.5.2 bug); leaving the socket as it is", "kind=%s", up->kind);
+        return -1;
+    }
     pipe_set_dispose(&up->replicas);
     free(up);
+    return 0;
 }
 
 const char *upstream_kind(const upstream_t *up)
@@ -164,10 +169,14 @@ static void on_aio(void *arg)
 static upstream_outcome_t outcome_of(int rv)
 {
     switch (rv) {
-    case 0: return UPSTREAM_OK;
-    case NNG_ETIMEDOUT: return UPSTREAM_TIMEOUT;
-    case NNG_ECANCELED: return UPSTREAM_CANCELLED;
-    default: return UPSTREAM_FAILED;
+    case 0:
+        return UPSTREAM_OK;
+    case NNG_ETIMEDOUT:
+        return UPSTREAM_TIMEOUT;
+    case NNG_ECANCELED:
+        return UPSTREAM_CANCELLED;
+    default:
+        return UPSTREAM_FAILED;
     }
 }
 
@@ -178,7 +187,8 @@ static void note_replica(upstream_client_t *client, proto_str_t by)
         return;
     for (size_t i = 0; i < by.len; ++i) {
         char c = by.ptr[i]; /* it becomes a metrics label: plain characters only */
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || (c != '\0' && strchr("_.:@-", c) != NULL)))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              (c != '\0' && strchr("_.:@-", c) != NULL)))
             return;
     }
     for (unsigned i = 0; i < n; ++i) {
@@ -236,8 +246,8 @@ static void on_completions(h2o_multithread_receiver_t *receiver, h2o_linklist_t 
         }
         call->reply = NULL;
         log_failure(client, res.outcome);
-        counter_inc(&client->outcomes[res.outcome == UPSTREAM_OK && res.rep.status != PROTO_ST_OK ? UPSTREAM_WORKER_ERROR
-                                                                                                   : res.outcome]);
+        counter_inc(
+            &client->outcomes[res.outcome == UPSTREAM_OK && res.rep.status != PROTO_ST_OK ? UPSTREAM_WORKER_ERROR : res.outcome]);
 
         upstream_cb cb = call->cb;
         void *data = call->data;
@@ -373,8 +383,8 @@ void upstream_client_destroy(upstream_client_t *client)
     free(client);
 }
 
-void upstream_client_foreach_replica(const upstream_client_t *client, void (*cb)(const char *identity, uint64_t replies, void *data),
-                                     void *data)
+void upstream_client_foreach_replica(const upstream_client_t *client,
+                                     void (*cb)(const char *identity, uint64_t replies, void *data), void *data)
 {
     unsigned n = atomic_load_explicit(&((upstream_client_t *)client)->nreplicas, memory_order_acquire);
     for (unsigned i = 0; i < n; ++i)

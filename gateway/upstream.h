@@ -21,14 +21,14 @@
 #include "proto.h"
 
 typedef enum en_upstream_outcome_t {
-    UPSTREAM_OK = 0,      /* a reply arrived and decoded (its status may still be an error of the worker's) */
+    UPSTREAM_OK = 0,       /* a reply arrived and decoded (its status may still be an error of the worker's) */
     UPSTREAM_WORKER_ERROR, /* never a result: counts, in the outcome counters, replies whose status is an error */
-    UPSTREAM_TIMEOUT,     /* no reply within the timeout */
-    UPSTREAM_NO_REPLICA,  /* no replica connected */
-    UPSTREAM_OVERLOADED,  /* this thread already has max_inflight requests out to this kind */
-    UPSTREAM_BAD_REPLY,   /* the reply did not decode */
-    UPSTREAM_CANCELLED,   /* the client request went away first */
-    UPSTREAM_FAILED,      /* any other transport error */
+    UPSTREAM_TIMEOUT,      /* no reply within the timeout */
+    UPSTREAM_NO_REPLICA,   /* no replica connected */
+    UPSTREAM_OVERLOADED,   /* this thread already has max_inflight requests out to this kind */
+    UPSTREAM_BAD_REPLY,    /* the reply did not decode */
+    UPSTREAM_CANCELLED,    /* the client request went away first */
+    UPSTREAM_FAILED,       /* any other transport error */
     UPSTREAM_OUTCOME_COUNT
 } upstream_outcome_t;
 
@@ -49,7 +49,8 @@ typedef void (*upstream_cb)(upstream_result_t *result, void *data);
 
 /* Opens the REQ socket for a worker kind and listens on url. Returns NULL (logged) if it cannot listen. Main thread. */
 upstream_t *upstream_create(const char *kind, const char *url);
-void upstream_destroy(upstream_t *up); /* after every client is destroyed */
+/* After every client is destroyed. Returns 0, or -1 if nng_close is stuck (see nng_close.h): exit without nng then. */
+int upstream_destroy(upstream_t *up);
 
 const char *upstream_kind(const upstream_t *up);
 
@@ -85,7 +86,7 @@ typedef struct st_upstream_replica_stat_t {
 } upstream_replica_stat_t;
 
 /* Calls cb for each replica this client has seen a reply from. Any thread. */
-void upstream_client_foreach_replica(const upstream_client_t *client, void (*cb)(const char *identity, uint64_t replies, void *data),
-                                     void *data);
+void upstream_client_foreach_replica(const upstream_client_t *client,
+                                     void (*cb)(const char *identity, uint64_t replies, void *data), void *data);
 
 #endif

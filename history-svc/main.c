@@ -32,8 +32,7 @@ int main(int argc, char **argv)
     const char *gateway = "tcp://127.0.0.1:7102", *redis_url = "redis://127.0.0.1:6379", *log_level = "info", *health_file = "";
     int64_t redis_timeout_ms = 1000, concurrency = 256, retention_s = 3600, drain_ms = 5000;
     config_option_t options[] = {
-        {"gateway", "GATEWAY_URL", CONFIG_STRING, &gateway, 0, 0,
-         "gateway history listener(s) to dial, comma-separated nng URLs"},
+        {"gateway", "GATEWAY_URL", CONFIG_STRING, &gateway, 0, 0, "gateway history listener(s) to dial, comma-separated nng URLs"},
         {"redis-url", NULL, CONFIG_STRING, &redis_url, 0, 0, "Redis to persist to: redis://[:password@]host[:port][/db]"},
         {"redis-timeout-ms", NULL, CONFIG_INT, &redis_timeout_ms, 10, 60000, "deadline of one Redis command"},
         {"concurrency", NULL, CONFIG_INT, &concurrency, 1, 65536, "requests served at once (nng contexts)"},
@@ -45,8 +44,8 @@ int main(int argc, char **argv)
         {"log-level", NULL, CONFIG_STRING, &log_level, 0, 0, "debug, info, warn or error"},
         {NULL}};
 
-    switch (config_parse("history-svc", "Persists notification history in Redis and serves it to the gateway over nng.",
-                         options, argc, argv)) {
+    switch (config_parse("history-svc", "Persists notification history in Redis and serves it to the gateway over nng.", options,
+                         argc, argv)) {
     case CONFIG_OK:
         break;
     case CONFIG_EXIT_SUCCESS:
@@ -68,6 +67,9 @@ int main(int argc, char **argv)
         return 2;
     history_store_t *store = history_store_create(rc, retention_s * 1000);
 
+    /* join the gateway's pool once Redis answers (or after its deadline anyway) */
+    worker_wait_ready(loop, redis_healthy, rc, (uint32_t)redis_timeout_ms);
+
     char identity[128];
     rpc_identity(identity, sizeof(identity), "history-svc");
     rpc_server_t *server = rpc_server_create(loop, gateway, (unsigned)concurrency, identity, on_request, store);
@@ -78,7 +80,8 @@ int main(int argc, char **argv)
 
     worker_run(loop, server, (uint32_t)drain_ms, health_file, redis_healthy, rc);
 
-    rpc_server_destroy(server);
+    if (rpc_server_destroy(server) != 0)
+        return 0; /* requests in flight were answered; only the socket's teardown is stuck */
     redis_client_destroy(rc);
     history_store_destroy(store);
     h2o_evloop_destroy(loop);

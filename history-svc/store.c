@@ -260,7 +260,8 @@ static void on_page(eval_t *e, redisReply *r, proto_str_t user)
         it->message = (proto_str_t){f[1]->str, f[1]->len};
         it->kind = (proto_str_t){f[2]->str, f[2]->len};
     }
-    proto_reply_t rep = {.status = PROTO_ST_OK, .list = true, .items = items, .nitems = n, .unread_count = unread, .has_more = more != 0};
+    proto_reply_t rep = {
+        .status = PROTO_ST_OK, .list = true, .items = items, .nitems = n, .unread_count = unread, .has_more = more != 0};
     finish(e, &rep);
 }
 

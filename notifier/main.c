@@ -26,6 +26,12 @@ static void on_request(rpc_call_t *call, const proto_request_t *req, void *data)
     notifier_t *nt = data;
     switch (req->op) {
     case PROTO_OP_RECENT: {
+        if (!stream_reader_is_loaded(nt->reader)) {
+            /* no view yet (Redis unreachable, or the window still loading): an empty list would pass for "nothing
+             * unread", so say the realtime view is missing and let the gateway mark the answer partial */
+            rpc_call_reply_error(call, PROTO_ST_UNAVAILABLE, "realtime window not loaded yet");
+            break;
+        }
         proto_notification_t items[PROTO_LIMIT_MAX];
         proto_reply_t rep = {.status = PROTO_ST_OK, .list = true, .items = items};
         rep.nitems = realtime_query(nt->rt, req->user_id, req->before, req->limit, clock_wall_ms(), items, &rep.unread_count);
@@ -53,15 +59,19 @@ static bool stream_healthy(void *data)
     return stream_reader_is_live(data);
 }
 
+static bool stream_loaded(void *data)
+{
+    return stream_reader_is_loaded(data);
+}
+
 int main(int argc, char **argv)
 {
     const char *gateway = "tcp://127.0.0.1:7101", *redis_url = "redis://127.0.0.1:6379", *log_level = "info", *health_file = "";
-    int64_t window_s = 300, per_user_cap = 100, total_cap = 1000000, redis_timeout_ms = 1000, concurrency = 256,
-            drain_ms = 5000;
+    int64_t window_s = 300, per_user_cap = 100, total_cap = 1000000, redis_timeout_ms = 1000, concurrency = 256, drain_ms = 5000;
     config_option_t options[] = {
-        {"gateway", "GATEWAY_URL", CONFIG_STRING, &gateway, 0, 0,
-         "gateway notifier listener(s) to dial, comma-separated nng URLs"},
-        {"redis-url", NULL, CONFIG_STRING, &redis_url, 0, 0, "Redis holding the event stream: redis://[:password@]host[:port][/db]"},
+        {"gateway", "GATEWAY_URL", CONFIG_STRING, &gateway, 0, 0, "gateway notifier listener(s) to dial, comma-separated nng URLs"},
+        {"redis-url", NULL, CONFIG_STRING, &redis_url, 0, 0,
+         "Redis holding the event stream: redis://[:password@]host[:port][/db]"},
         {"realtime-window", "REALTIME_WINDOW", CONFIG_INT, &window_s, 1, 86400,
          "seconds a notification stays in the realtime view (if unread)"},
         {"per-user-cap", NULL, CONFIG_INT, &per_user_cap, 1, 100000, "most notifications held per user (oldest dropped first)"},
@@ -103,6 +113,10 @@ int main(int argc, char **argv)
     nt.sweep_entry.cb = on_sweep;
     h2o_timeout_link(nt.loop, &nt.sweep, &nt.sweep_entry);
 
+    /* join the gateway's pool once the window is loaded (or after the Redis deadline anyway, answering "unavailable"
+     * until it is): otherwise the first answers of a new replica would miss realtime notifications */
+    worker_wait_ready(nt.loop, stream_loaded, nt.reader, (uint32_t)redis_timeout_ms);
+
     char identity[128];
     rpc_identity(identity, sizeof(identity), "notifier");
     rpc_server_t *server = rpc_server_create(nt.loop, gateway, (unsigned)concurrency, identity, on_request, &nt);
@@ -113,7 +127,8 @@ int main(int argc, char **argv)
 
     worker_run(nt.loop, server, (uint32_t)drain_ms, health_file, stream_healthy, nt.reader);
 
-    rpc_server_destroy(server);
+    if (rpc_server_destroy(server) != 0)
+        return 0; /* requests in flight were answered; only the socket's teardown is stuck */
     redis_client_destroy(rc);
     h2o_timeout_unlink(&nt.sweep_entry);
     h2o_timeout_dispose(nt.loop, &nt.sweep);

@@ -141,8 +141,8 @@ size_t realtime_mark_all_read(realtime_t *rt, proto_str_t user_id, uint64_t upto
     return n;
 }
 
-size_t realtime_query(realtime_t *rt, proto_str_t user_id, uint64_t before, size_t limit, int64_t now_ms,
-                      proto_notification_t *out, uint64_t *unread)
+size_t realtime_query(realtime_t *rt, proto_str_t user_id, uint64_t before, size_t limit, int64_t now_ms, proto_notification_t *out,
+                      uint64_t *unread)
 {
     user_t *u = strmap_get(rt->users, user_id.ptr, user_id.len);
     size_t n = 0;

@@ -31,8 +31,8 @@ size_t realtime_mark_all_read(realtime_t *rt, proto_str_t user_id, uint64_t upto
 
 /* Writes to out (room for limit) the user's notifications in the window at now_ms with id below before (0: no
  * bound), newest first, and returns how many; *unread is set to how many the user has in the window in all. */
-size_t realtime_query(realtime_t *rt, proto_str_t user_id, uint64_t before, size_t limit, int64_t now_ms,
-                      proto_notification_t *out, uint64_t *unread);
+size_t realtime_query(realtime_t *rt, proto_str_t user_id, uint64_t before, size_t limit, int64_t now_ms, proto_notification_t *out,
+                      uint64_t *unread);
 
 /* Drops everything older than the window at now_ms. Call periodically. */
 void realtime_expire(realtime_t *rt, int64_t now_ms);

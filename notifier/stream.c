@@ -57,6 +57,11 @@ bool stream_reader_is_live(stream_reader_t *reader)
     return reader->snapshot_done && reader->rc != NULL && redis_client_is_connected(reader->rc);
 }
 
+bool stream_reader_is_loaded(stream_reader_t *reader)
+{
+    return reader->snapshot_done;
+}
+
 uint64_t stream_reader_applied(stream_reader_t *reader)
 {
     return reader->applied;
@@ -114,8 +119,8 @@ static bool apply_entry(stream_reader_t *reader, const redisReply *entry, int64_
         return true; /* an event kind this version does not know: skip it */
     proto_str_t u = {user->str, user->len};
     if (is(type, "n") && message != NULL && kind != NULL && id != 0) {
-        proto_notification_t n = {.id = id, .ts = (int64_t)ts, .user_id = u, .message = {message->str, message->len},
-                                  .kind = {kind->str, kind->len}};
+        proto_notification_t n = {
+            .id = id, .ts = (int64_t)ts, .user_id = u, .message = {message->str, message->len}, .kind = {kind->str, kind->len}};
         realtime_add(reader->rt, &n, now_ms);
     } else if (is(type, "r") && id != 0) {
         realtime_mark_read(reader->rt, u, id);

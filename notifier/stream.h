@@ -27,6 +27,10 @@ void stream_reader_on_connect(redis_client_t *rc, void *data);
 /* True once the window has been loaded and the reader is following the stream over a live connection. */
 bool stream_reader_is_live(stream_reader_t *reader);
 
+/* True once the window has been loaded, even if the connection was lost since (the view is then as stale as the
+ * outage is long, and catches up on reconnection). Before that the view is empty, not "nothing unread". */
+bool stream_reader_is_loaded(stream_reader_t *reader);
+
 /* Events applied since start. */
 uint64_t stream_reader_applied(stream_reader_t *reader);
 

@@ -51,28 +51,78 @@ int proto_frame_check(const void *buf, size_t len, unsigned max_depth)
             skip = c & 0x1f;
         } else {
             switch (c) {
-            case 0xc4: case 0xd9: kind = 1, lenbytes = 1; break;           /* bin8, str8 */
-            case 0xc5: case 0xda: kind = 1, lenbytes = 2; break;           /* bin16, str16 */
-            case 0xc6: case 0xdb: kind = 1, lenbytes = 4; break;           /* bin32, str32 */
-            case 0xc7: kind = 1, lenbytes = 1, skip = 1; break;            /* ext8: len, type */
-            case 0xc8: kind = 1, lenbytes = 2, skip = 1; break;            /* ext16 */
-            case 0xc9: kind = 1, lenbytes = 4, skip = 1; break;            /* ext32 */
-            case 0xca: skip = 4; break;                                    /* float32 */
-            case 0xcb: skip = 8; break;                                    /* float64 */
-            case 0xcc: case 0xd0: skip = 1; break;
-            case 0xcd: case 0xd1: skip = 2; break;
-            case 0xce: case 0xd2: skip = 4; break;
-            case 0xcf: case 0xd3: skip = 8; break;
-            case 0xd4: skip = 2; break; /* fixext1: type + 1 */
-            case 0xd5: skip = 3; break;
-            case 0xd6: skip = 5; break;
-            case 0xd7: skip = 9; break;
-            case 0xd8: skip = 17; break;
-            case 0xdc: kind = 2, lenbytes = 2; break;
-            case 0xdd: kind = 2, lenbytes = 4; break;
-            case 0xde: kind = 3, lenbytes = 2; break;
-            case 0xdf: kind = 3, lenbytes = 4; break;
-            default: return PROTO_EMALFORMED; /* 0xc1 is never used */
+            case 0xc4:
+            case 0xd9:
+                kind = 1, lenbytes = 1;
+                break; /* bin8, str8 */
+            case 0xc5:
+            case 0xda:
+                kind = 1, lenbytes = 2;
+                break; /* bin16, str16 */
+            case 0xc6:
+            case 0xdb:
+                kind = 1, lenbytes = 4;
+                break; /* bin32, str32 */
+            case 0xc7:
+                kind = 1, lenbytes = 1, skip = 1;
+                break; /* ext8: len, type */
+            case 0xc8:
+                kind = 1, lenbytes = 2, skip = 1;
+                break; /* ext16 */
+            case 0xc9:
+                kind = 1, lenbytes = 4, skip = 1;
+                break; /* ext32 */
+            case 0xca:
+                skip = 4;
+                break; /* float32 */
+            case 0xcb:
+                skip = 8;
+                break; /* float64 */
+            case 0xcc:
+            case 0xd0:
+                skip = 1;
+                break;
+            case 0xcd:
+            case 0xd1:
+                skip = 2;
+                break;
+            case 0xce:
+            case 0xd2:
+                skip = 4;
+                break;
+            case 0xcf:
+            case 0xd3:
+                skip = 8;
+                break;
+            case 0xd4:
+                skip = 2;
+                break; /* fixext1: type + 1 */
+            case 0xd5:
+                skip = 3;
+                break;
+            case 0xd6:
+                skip = 5;
+                break;
+            case 0xd7:
+                skip = 9;
+                break;
+            case 0xd8:
+                skip = 17;
+                break;
+            case 0xdc:
+                kind = 2, lenbytes = 2;
+                break;
+            case 0xdd:
+                kind = 2, lenbytes = 4;
+                break;
+            case 0xde:
+                kind = 3, lenbytes = 2;
+                break;
+            case 0xdf:
+                kind = 3, lenbytes = 4;
+                break;
+            default:
+                return PROTO_EMALFORMED; /* 0xc1 is never used */
             }
         }
 
@@ -426,11 +476,16 @@ void proto_reply_dispose(proto_reply_t *rep)
 const char *proto_strerror(int err)
 {
     switch (err) {
-    case 0: return "ok";
-    case PROTO_EMALFORMED: return "malformed frame";
-    case PROTO_EINVALID: return "invalid message";
-    case PROTO_EVERSION: return "unsupported protocol version";
-    default: return "unknown error";
+    case 0:
+        return "ok";
+    case PROTO_EMALFORMED:
+        return "malformed frame";
+    case PROTO_EINVALID:
+        return "invalid message";
+    case PROTO_EVERSION:
+        return "unsupported protocol version";
+    default:
+        return "unknown error";
     }
 }
 

@@ -23,8 +23,8 @@
 
 #define PROTO_VERSION 1
 #define PROTO_RID_LEN 16
-#define PROTO_LIMIT_MAX 100               /* most items one page or recent request may ask for */
-#define PROTO_MAX_FRAME (1024 * 1024)     /* largest frame either side accepts (NNG_OPT_RECVMAXSZ) */
+#define PROTO_LIMIT_MAX 100           /* most items one page or recent request may ask for */
+#define PROTO_MAX_FRAME (1024 * 1024) /* largest frame either side accepts (NNG_OPT_RECVMAXSZ) */
 
 typedef enum en_proto_op_t {
     PROTO_OP_PUBLISH = 1,       /* history: user, msg, kind, rid -> id, ts (idempotent by rid) */
@@ -77,10 +77,10 @@ typedef struct st_proto_notification_t {
 
 typedef struct st_proto_reply_t {
     proto_status_t status;
-    proto_str_t error;  /* human-readable reason when status != PROTO_ST_OK */
-    proto_str_t worker; /* identity of the replica that answered */
-    uint64_t id;        /* PUBLISH */
-    int64_t ts;         /* PUBLISH */
+    proto_str_t error;           /* human-readable reason when status != PROTO_ST_OK */
+    proto_str_t worker;          /* identity of the replica that answered */
+    uint64_t id;                 /* PUBLISH */
+    int64_t ts;                  /* PUBLISH */
     bool list;                   /* PAGE, RECENT: the reply carries items, unread_count and has_more */
     proto_notification_t *items; /* newest first; owned by the reply after decoding */
     size_t nitems;

@@ -6,6 +6,7 @@
 #   HOST (default 127.0.0.1)   address the gateway listens on
 #   REDIS_PORT (default 6399)  the private Redis (loopback only)
 #   DATA_DIR (default data/)   Redis data and the processes' logs
+#   REDIS_APPENDFSYNC (always) Redis's AOF fsync policy: always (nothing acknowledged is lost) or everysec (faster)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 port=${PORT:-8080}; host=${HOST:-127.0.0.1}; redis_port=${REDIS_PORT:-6399}
@@ -27,7 +28,7 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$data/redis" --appendonly yes --appendfsync everysec \
+redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$data/redis" --appendonly yes --appendfsync "${REDIS_APPENDFSYNC:-always}" \
   --save "" --protected-mode yes --logfile "$data/logs/redis.log" &
 pids+=($!)
 for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
