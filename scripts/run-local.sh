@@ -25,6 +25,7 @@ stop() {
   for ((i=${#pids[@]}-1; i>=0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
   wait 2>/dev/null || true
   echo ">> stopped; data kept in $data"
+  exit 0
 }
 trap stop INT TERM EXIT
 
@@ -59,3 +60,4 @@ notigate is running at $url
 MSG
 wait -n "${pids[@]}" || true
 echo "!! a process exited; see $data/logs" >&2
+exit 1
