@@ -25,9 +25,10 @@ stop() {
   for ((i=${#pids[@]}-1; i>=0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
   wait 2>/dev/null || true
   echo ">> stopped; data kept in $data"
-  exit 0
+  exit "$1"
 }
-trap stop INT TERM EXIT
+trap 'stop 0' INT TERM  # Ctrl-C: a requested stop
+trap 'stop 1' EXIT      # anything else that ends the script is a failure
 
 redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$data/redis" --appendonly yes --appendfsync "${REDIS_APPENDFSYNC:-always}" \
   --save "" --protected-mode yes --logfile "$data/logs/redis.log" &
