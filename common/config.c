@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "config.h"
+#include "log.h"
 
 static void env_name_of(const config_option_t *opt, char *buf, size_t bufsz)
 {
@@ -98,4 +99,31 @@ config_result_t config_parse(const char *program, const char *summary, const con
             return CONFIG_EXIT_FAILURE;
     }
     return CONFIG_OK;
+}
+
+int config_init_process(const char *program, const char *summary, const config_option_t *options, int argc, char **argv)
+{
+    const char *level_name = "info";
+    size_t n = 0;
+    while (options[n].name != NULL)
+        ++n;
+    config_option_t *all = calloc(n + 2, sizeof(*all));
+    if (all == NULL)
+        abort();
+    memcpy(all, options, n * sizeof(*all));
+    all[n] = (config_option_t){"log-level", NULL, CONFIG_STRING, &level_name, 0, 0, "debug, info, warn or error"};
+
+    config_result_t rv = config_parse(program, summary, all, argc, argv);
+    free(all);
+    if (rv == CONFIG_EXIT_SUCCESS)
+        return 0;
+    if (rv != CONFIG_OK)
+        return 2;
+    log_level_t level;
+    if (log_level_parse(level_name, &level) != 0) {
+        fprintf(stderr, "%s: unknown log level '%s' (debug, info, warn or error)\n", program, level_name);
+        return 2;
+    }
+    log_init(program, level);
+    return -1;
 }

@@ -28,4 +28,9 @@ typedef enum en_config_result_t { CONFIG_OK = 0, CONFIG_EXIT_SUCCESS = 1, CONFIG
  * prints the reason to stderr and returns CONFIG_EXIT_FAILURE. */
 config_result_t config_parse(const char *program, const char *summary, const config_option_t *options, int argc, char **argv);
 
+/* What every binary does first: parses options as config_parse does, plus the common --log-level (LOG_LEVEL, default
+ * info), and sets up logging with program as the service name. Returns -1 when main should go on, else the code main
+ * should exit with (0 after --help, 2 after a bad option). */
+int config_init_process(const char *program, const char *summary, const config_option_t *options, int argc, char **argv);
+
 #endif

@@ -34,7 +34,6 @@ static SSL_CTX *make_ssl_ctx(const char *cert, const char *key)
 int main(int argc, char **argv)
 {
     static gateway_t gw;
-    const char *log_level = "info";
     gateway_config_t *cfg = &gw.cfg;
     *cfg = (gateway_config_t){.listen = "0.0.0.0:8080",
                               .tls_listen = "",
@@ -64,24 +63,13 @@ int main(int argc, char **argv)
          "requests in flight per thread and worker kind (503 beyond)"},
         {"shutdown-timeout-ms", NULL, CONFIG_INT, &cfg->shutdown_timeout_ms, 0, 600000,
          "on SIGTERM, how long to finish requests in flight"},
-        {"log-level", NULL, CONFIG_STRING, &log_level, 0, 0, "debug, info, warn or error"},
         {NULL}};
 
-    switch (config_parse("gateway",
-                         "HTTP/1.1 + HTTP/2 gateway of notigate: REST API in front of the notifier and history-svc workers.",
-                         options, argc, argv)) {
-    case CONFIG_OK:
-        break;
-    case CONFIG_EXIT_SUCCESS:
-        return 0;
-    default:
-        return 2;
-    }
-    log_level_t level;
-    if (log_level_parse(log_level, &level) != 0) {
-        fprintf(stderr, "gateway: unknown log level '%s'\n", log_level);
-        return 2;
-    }
+    int exit_code = config_init_process(
+        "gateway", "HTTP/1.1 + HTTP/2 gateway of notigate: REST API in front of the notifier and history-svc workers.", options,
+        argc, argv);
+    if (exit_code >= 0)
+        return exit_code;
     if (cfg->listen[0] == '\0' && cfg->tls_listen[0] == '\0') {
         fprintf(stderr, "gateway: nothing to listen on: give --listen or --tls-listen\n");
         return 2;
@@ -90,7 +78,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "gateway: --tls-listen needs --tls-cert and --tls-key\n");
         return 2;
     }
-    log_init("gateway", level);
     worker_block_signals(); /* before any thread exists, so that only sigwait below sees SIGTERM */
 
     gw.started_at_ms = clock_wall_ms();

@@ -29,7 +29,7 @@ static bool redis_healthy(void *data)
 
 int main(int argc, char **argv)
 {
-    const char *gateway = "tcp://127.0.0.1:7102", *redis_url = "redis://127.0.0.1:6379", *log_level = "info", *health_file = "";
+    const char *gateway = "tcp://127.0.0.1:7102", *redis_url = "redis://127.0.0.1:6379", *health_file = "";
     int64_t redis_timeout_ms = 1000, concurrency = 256, retention_s = 3600, drain_ms = 5000;
     config_option_t options[] = {
         {"gateway", "GATEWAY_URL", CONFIG_STRING, &gateway, 0, 0, "gateway history listener(s) to dial, comma-separated nng URLs"},
@@ -41,24 +41,12 @@ int main(int argc, char **argv)
         {"drain-ms", NULL, CONFIG_INT, &drain_ms, 0, 600000, "on SIGTERM, how long to finish requests in flight"},
         {"health-file", NULL, CONFIG_STRING, &health_file, 0, 0,
          "file rewritten every second while healthy (for container health checks)"},
-        {"log-level", NULL, CONFIG_STRING, &log_level, 0, 0, "debug, info, warn or error"},
         {NULL}};
 
-    switch (config_parse("history-svc", "Persists notification history in Redis and serves it to the gateway over nng.", options,
-                         argc, argv)) {
-    case CONFIG_OK:
-        break;
-    case CONFIG_EXIT_SUCCESS:
-        return 0;
-    default:
-        return 2;
-    }
-    log_level_t level;
-    if (log_level_parse(log_level, &level) != 0) {
-        fprintf(stderr, "history-svc: unknown log level '%s'\n", log_level);
-        return 2;
-    }
-    log_init("history-svc", level);
+    int exit_code = config_init_process(
+        "history-svc", "Persists notification history in Redis and serves it to the gateway over nng.", options, argc, argv);
+    if (exit_code >= 0)
+        return exit_code;
     worker_block_signals();
 
     h2o_loop_t *loop = h2o_evloop_create();

@@ -66,7 +66,7 @@ static bool stream_loaded(void *data)
 
 int main(int argc, char **argv)
 {
-    const char *gateway = "tcp://127.0.0.1:7101", *redis_url = "redis://127.0.0.1:6379", *log_level = "info", *health_file = "";
+    const char *gateway = "tcp://127.0.0.1:7101", *redis_url = "redis://127.0.0.1:6379", *health_file = "";
     int64_t window_s = 300, per_user_cap = 100, total_cap = 1000000, redis_timeout_ms = 1000, concurrency = 256, drain_ms = 5000;
     config_option_t options[] = {
         {"gateway", "GATEWAY_URL", CONFIG_STRING, &gateway, 0, 0, "gateway notifier listener(s) to dial, comma-separated nng URLs"},
@@ -81,24 +81,12 @@ int main(int argc, char **argv)
         {"drain-ms", NULL, CONFIG_INT, &drain_ms, 0, 600000, "on SIGTERM, how long to finish requests in flight"},
         {"health-file", NULL, CONFIG_STRING, &health_file, 0, 0,
          "file rewritten every second while healthy (for container health checks)"},
-        {"log-level", NULL, CONFIG_STRING, &log_level, 0, 0, "debug, info, warn or error"},
         {NULL}};
 
-    switch (config_parse("notifier", "Holds the realtime view of notifications and serves it to the gateway over nng.", options,
-                         argc, argv)) {
-    case CONFIG_OK:
-        break;
-    case CONFIG_EXIT_SUCCESS:
-        return 0;
-    default:
-        return 2;
-    }
-    log_level_t level;
-    if (log_level_parse(log_level, &level) != 0) {
-        fprintf(stderr, "notifier: unknown log level '%s'\n", log_level);
-        return 2;
-    }
-    log_init("notifier", level);
+    int exit_code = config_init_process(
+        "notifier", "Holds the realtime view of notifications and serves it to the gateway over nng.", options, argc, argv);
+    if (exit_code >= 0)
+        return exit_code;
     worker_block_signals();
 
     notifier_t nt = {0};

@@ -243,6 +243,29 @@ START_TEST(test_help)
 }
 END_TEST
 
+/* config_init_process: the common --log-level comes on top of the program's options; the return value tells main
+ * whether to go on (-1) or exit with 0 (--help) or 2 (a bad flag or log level). */
+START_TEST(test_init_process)
+{
+    unsetenv("LOG_LEVEL");
+    ck_assert_int_eq(config_init_process("prog", "A test program.", OPTIONS, 3, ARGV("--port", "9")), -1);
+    ck_assert_int_eq(port, 9);
+    defaults();
+    ck_assert_int_eq(config_init_process("prog", "A test program.", OPTIONS, 3, ARGV("--log-level", "warn")), -1);
+    ck_assert_int_eq(config_init_process("prog", "A test program.", OPTIONS, 3, ARGV("--log-level", "loud")), 2);
+    ck_assert_int_eq(config_init_process("prog", "A test program.", OPTIONS, 2, ARGV("--bogus")), 2);
+    setenv("LOG_LEVEL", "nope", 1);
+    ck_assert_int_eq(config_init_process("prog", "A test program.", OPTIONS, 1, NO_ARGS), 2);
+    unsetenv("LOG_LEVEL");
+    FILE *saved = stdout;
+    stdout = fopen("/dev/null", "w");
+    int rv = config_init_process("prog", "A test program.", OPTIONS, 2, ARGV("--help"));
+    fclose(stdout);
+    stdout = saved;
+    ck_assert_int_eq(rv, 0);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -255,6 +278,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_bad_flags);
     tcase_add_test(tc, test_integer_values);
     tcase_add_test(tc, test_help);
+    tcase_add_test(tc, test_init_process);
     suite_add_tcase(s, tc);
     return s;
 }
