@@ -312,6 +312,34 @@ START_TEST(stopped_history)
 }
 END_TEST
 
+/* The gateway asks both workers at once: with both stopped, a list takes one timeout, not two, and names both. */
+START_TEST(both_workers_stopped)
+{
+    harness_opts_t opts = HARNESS_OPTS_DEFAULT;
+    opts.worker_timeout_ms = 400;
+    own_system(&opts);
+    char user[64];
+    harness_user(user, "both");
+    harness_proc_t *nt = harness_proc(sys, HARNESS_NOTIFIER, 0), *hs = harness_proc(sys, HARNESS_HISTORY, 0);
+    harness_proc_pause(nt);
+    harness_proc_pause(hs);
+    double t0 = harness_mono_ms();
+    harness_resp_t *r = harness_list(sys, user, 0, 0);
+    double took = harness_mono_ms() - t0;
+    ck_assert_msg(took >= opts.worker_timeout_ms - 20 && took < 1.5 * opts.worker_timeout_ms,
+                  "with both workers stopped the list took %.0f ms: the calls must run concurrently (one %d ms timeout)", took,
+                  opts.worker_timeout_ms);
+    json_t *errors = json_object_get(r->json, "errors");
+    ck_assert_msg(json_is_true(json_object_get(r->json, "partial")) && json_array_size(errors) == 2, "%.500s", r->body);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(errors, 0), "source")), "notifier");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(errors, 1), "source")), "history");
+    ck_assert_msg(json_is_null(json_object_get(r->json, "unread_count")), "unread_count without any worker: %.300s", r->body);
+    harness_resp_free(r);
+    harness_proc_resume(nt);
+    harness_proc_resume(hs);
+}
+END_TEST
+
 /* Clients that give up while their request waits on a worker (HTTP/2 stream resets, HTTP/1.1 connections closed): the
  * gateway drops the request's worker calls and carries on. */
 START_TEST(client_gives_up)
@@ -795,6 +823,7 @@ static Suite *faults_suite(void)
     add_own(s, kill_history, 30);
     add_own(s, stopped_notifier, 30);
     add_own(s, stopped_history, 30);
+    add_own(s, both_workers_stopped, 30);
     add_own(s, client_gives_up, 30);
     add_own(s, rolling_restart_history, 40);
     add_own(s, two_history_replicas, 30);
