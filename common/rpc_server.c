@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <h2o/multithread.h>
+#include <h2o/version.h>
 #include "log.h"
 #include "nng_close.h"
 #include "pipe_set.h"
@@ -27,6 +28,8 @@ struct st_rpc_server_t {
     char identity[128];
     rpc_request_cb cb;
     void *data;
+    void (*on_drain)(void *data);
+    void *on_drain_data;
     unsigned ncalls;
     rpc_call_t *calls;
     _Atomic bool draining;
@@ -230,9 +233,17 @@ rpc_server_t *rpc_server_create(h2o_loop_t *loop, const char *dial_urls, unsigne
     return server;
 }
 
+void rpc_server_on_drain(rpc_server_t *server, void (*cb)(void *data), void *data)
+{
+    server->on_drain = cb;
+    server->on_drain_data = data;
+}
+
 void rpc_server_drain(rpc_server_t *server)
 {
     atomic_store(&server->draining, true);
+    if (server->on_drain != NULL)
+        server->on_drain(server->on_drain_data);
     for (unsigned i = 0; i < server->ncalls; ++i)
         if (atomic_load(&server->calls[i].state) == CALL_RECV)
             nng_aio_cancel(server->calls[i].aio);
@@ -261,6 +272,9 @@ int rpc_server_destroy(rpc_server_t *server)
             nng_msg_free(server->calls[i].request);
     h2o_multithread_unregister_receiver(server->queue, &server->receiver);
     h2o_multithread_destroy_queue(server->queue);
+#if H2O_VERSION_MAJOR == 2 && H2O_VERSION_MINOR < 3
+    free(server->queue); /* h2o 2.2's h2o_multithread_destroy_queue closes the queue but does not free it (2.3 does) */
+#endif
     pipe_set_dispose(&server->gateways);
     free(server->calls);
     free(server);

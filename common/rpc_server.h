@@ -41,6 +41,9 @@ void rpc_call_reply_error(rpc_call_t *call, proto_status_t status, const char *r
  * this replica but that were not yet taken are resent by the gateway to another replica once the socket closes. */
 void rpc_server_drain(rpc_server_t *server);
 
+/* Sets a callback run by rpc_server_drain, on the loop thread, for the worker to answer calls it holds (long polls). */
+void rpc_server_on_drain(rpc_server_t *server, void (*cb)(void *data), void *data);
+
 /* Number of calls taken and not yet fully answered. After rpc_server_drain, 0 means it is safe to destroy. */
 unsigned rpc_server_busy(rpc_server_t *server);
 

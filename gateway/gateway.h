@@ -12,8 +12,11 @@
 #include <h2o.h>
 #include <h2o/multithread.h>
 #include <openssl/ssl.h>
+#include "chat.h"
+#include "feed.h"
 #include "json_out.h"
 #include "metrics.h"
+#include "session.h"
 #include "upstream.h"
 
 typedef struct st_gateway_config_t {
@@ -26,6 +29,10 @@ typedef struct st_gateway_config_t {
     int64_t write_timeout_ms; /* publish and mark read: history-svc */
     int64_t max_inflight;     /* per thread and worker kind */
     int64_t shutdown_timeout_ms;
+    int64_t ws_ping_interval_ms; /* WebSocket heartbeat: a ping every interval */
+    int64_t ws_ping_timeout_ms;  /* ... and the session closes if nothing came back for interval + timeout */
+    int64_t ws_max_message;      /* largest message a client may send */
+    int64_t ws_queue_max;        /* bytes queued to one session before it is disconnected as a slow reader */
 } gateway_config_t;
 
 typedef struct st_gateway_t gateway_t;
@@ -45,6 +52,9 @@ typedef struct st_gateway_thread_t {
     upstream_client_t *notifier, *history;
     metrics_t metrics;
     json_out_t out;   /* response buffer, reused */
+    json_out_t ws_out, ws_one; /* frame buffers of the sessions */
+    sessions_t sessions;
+    chat_local_t chat;
     unsigned pending; /* requests waiting on workers */
     bool shutting_down;
     uint64_t shutdown_at_us;
@@ -60,6 +70,8 @@ struct st_gateway_t {
     pthread_barrier_t started; /* the loop threads and gateway_start: every thread is set up */
     pthread_barrier_t stopped; /* the loop threads: none serves requests any more */
     metrics_source_t metrics_source;
+    chat_t *chat;
+    feed_t *feed; /* run by thread 0 */
     uint8_t instance_id[8]; /* random per process: the first half of every request id */
     _Atomic uint64_t next_rid;
     int64_t started_at_ms;
@@ -69,11 +81,20 @@ struct st_gateway_t {
  * Returns 0, or -1 after logging why. */
 int gateway_start(gateway_t *gw);
 
-/* Asks every loop thread to stop accepting, finish what is in flight and exit; waits for them. */
-void gateway_stop(gateway_t *gw);
+/* Asks every loop thread to stop accepting, finish what is in flight and exit; waits for them. Each thread frees its
+ * own loop and h2o context. Returns 0, or -1 if a thread had to leave its context to the exit (a connection was still
+ * open): then the h2o configuration and the TLS context must stay too. Main thread. */
+int gateway_stop(gateway_t *gw);
 
 /* routes.c: the h2o handler for every path. */
 int gateway_on_req(h2o_handler_t *self, h2o_req_t *req);
+
+/* Answers req with the JSON error {"error":{"code","message"}} and counts it. Loop thread. */
+void gateway_respond_error(gateway_thread_t *thread, h2o_req_t *req, route_t route, uint64_t started_us, int status,
+                           const char *code, const char *message);
+
+/* A request id for a worker call: this process's random half and a counter. Any thread. */
+void gateway_new_rid(gateway_t *gw, uint8_t rid[PROTO_RID_LEN]);
 
 /* The thread that owns req (its h2o context is embedded in the thread). */
 static inline gateway_thread_t *gateway_thread_of(h2o_req_t *req)

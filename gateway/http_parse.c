@@ -46,6 +46,14 @@ int route_match(const char *path, size_t len, route_match_t *m, api_error_t *err
         m->route = ROUTE_READYZ;
     } else if (eq(path, len, "/metrics")) {
         m->route = ROUTE_METRICS;
+    } else if (eq(path, len, "/v1/ws")) {
+        m->route = ROUTE_WS;
+    } else if (eq(path, len, "/socket.io/") || eq(path, len, "/socket.io")) {
+        m->route = ROUTE_SOCKETIO;
+    } else if (eq(path, len, "/")) {
+        m->route = ROUTE_PAGE;
+    } else if (eq(path, len, "/app.js")) {
+        m->route = ROUTE_PAGE_JS;
     } else if (len > 10 && memcmp(path, "/v1/users/", 10) == 0) {
         /* /v1/users/{user_id}/notifications[/read | /{id}/read] */
         const char *seg[5], *p = path + 10, *end = path + len;
@@ -112,8 +120,8 @@ bool route_allows(route_t route, const char *method, size_t len)
 
 const char *route_name(route_t route)
 {
-    static const char *names[] = {"not_found", "publish", "list",   "mark_read", "mark_all_read",
-                                  "hybrid",    "healthz", "readyz", "metrics"};
+    static const char *names[] = {"not_found", "publish", "list",    "mark_read", "mark_all_read", "hybrid",
+                                  "healthz",   "readyz",  "metrics", "ws",        "socketio",      "page", "page_js"};
     return (unsigned)route < ROUTE_COUNT ? names[route] : "not_found";
 }
 

@@ -20,6 +20,10 @@ typedef enum en_route_t {
     ROUTE_HEALTHZ,       /* GET  /healthz */
     ROUTE_READYZ,        /* GET  /readyz */
     ROUTE_METRICS,       /* GET  /metrics */
+    ROUTE_WS,            /* GET  /v1/ws (WebSocket) */
+    ROUTE_SOCKETIO,      /* GET  /socket.io/ (Socket.IO over WebSocket) */
+    ROUTE_PAGE,          /* GET  / (the demo page) */
+    ROUTE_PAGE_JS,       /* GET  /app.js (its script) */
     ROUTE_COUNT
 } route_t;
 

@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "json_out.h"
+#include "proto.h"
 
 void json_out_dispose(json_out_t *j)
 {
@@ -99,4 +100,22 @@ void json_out_i64(json_out_t *j, int64_t v)
     } else {
         json_out_u64(j, (uint64_t)v);
     }
+}
+
+void json_out_notification(json_out_t *o, const proto_notification_t *n)
+{
+    json_out_lit(o, "{\"id\":");
+    json_out_u64(o, n->id);
+    json_out_lit(o, ",\"user_id\":");
+    json_out_str(o, n->user_id.ptr, n->user_id.len);
+    json_out_lit(o, ",\"message\":");
+    json_out_str(o, n->message.ptr, n->message.len);
+    json_out_lit(o, ",\"kind\":");
+    json_out_str(o, n->kind.ptr, n->kind.len);
+    json_out_lit(o, ",\"ts\":");
+    json_out_i64(o, n->ts);
+    if (n->read)
+        json_out_lit(o, ",\"read\":true}");
+    else
+        json_out_lit(o, ",\"read\":false}");
 }

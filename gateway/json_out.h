@@ -34,4 +34,8 @@ void json_out_str(json_out_t *j, const char *s, size_t len);
 void json_out_u64(json_out_t *j, uint64_t v);
 void json_out_i64(json_out_t *j, int64_t v);
 
+/* Appends the API's notification object {"id","user_id","message","kind","ts","read"}. */
+struct st_proto_notification_t;
+void json_out_notification(json_out_t *j, const struct st_proto_notification_t *n);
+
 #endif

@@ -45,7 +45,11 @@ int main(int argc, char **argv)
                               .read_timeout_ms = 250,
                               .write_timeout_ms = 2000,
                               .max_inflight = 4096,
-                              .shutdown_timeout_ms = 10000};
+                              .shutdown_timeout_ms = 10000,
+                              .ws_ping_interval_ms = 25000,
+                              .ws_ping_timeout_ms = 20000,
+                              .ws_max_message = 64 * 1024,
+                              .ws_queue_max = 1024 * 1024};
     config_option_t options[] = {
         {"listen", NULL, CONFIG_STRING, &cfg->listen, 0, 0, "host:port for HTTP/1.1 and cleartext HTTP/2 (\"\" for none)"},
         {"tls-listen", NULL, CONFIG_STRING, &cfg->tls_listen, 0, 0,
@@ -61,6 +65,14 @@ int main(int argc, char **argv)
          "how long a publish or mark-read waits for history-svc"},
         {"max-inflight", NULL, CONFIG_INT, &cfg->max_inflight, 1, 1000000,
          "requests in flight per thread and worker kind (503 beyond)"},
+        {"ws-ping-interval-ms", NULL, CONFIG_INT, &cfg->ws_ping_interval_ms, 100, 600000,
+         "WebSocket and Socket.IO sessions: a ping every interval (Socket.IO's pingInterval)"},
+        {"ws-ping-timeout-ms", NULL, CONFIG_INT, &cfg->ws_ping_timeout_ms, 100, 600000,
+         "a session that sent nothing for interval + this is closed (Socket.IO's pingTimeout)"},
+        {"ws-max-message", NULL, CONFIG_INT, &cfg->ws_max_message, 1024, 16 * 1024 * 1024,
+         "largest message a client may send, bytes (larger: close 1009)"},
+        {"ws-queue-max", NULL, CONFIG_INT, &cfg->ws_queue_max, 4096, 256 * 1024 * 1024,
+         "bytes queued to one session before it is disconnected as a slow reader"},
         {"shutdown-timeout-ms", NULL, CONFIG_INT, &cfg->shutdown_timeout_ms, 0, 600000,
          "on SIGTERM, how long to finish requests in flight"},
         {NULL}};
@@ -114,7 +126,11 @@ int main(int argc, char **argv)
     while (sigwait(&set, &sig) != 0)
         ;
     log_info("stopping: no new connections, finishing requests in flight", "signal=%s", strsignal(sig));
-    gateway_stop(&gw);
+    if (gateway_stop(&gw) == 0) {
+        h2o_config_dispose(&gw.h2o_config);
+        if (gw.ssl_ctx != NULL)
+            SSL_CTX_free(gw.ssl_ctx);
+    }
     if (upstream_destroy(gw.notifier) == 0)
         upstream_destroy(gw.history);
     log_info("gateway stopped", NULL);

@@ -14,9 +14,9 @@
 /* statuses counted one by one; anything else falls in the last slot as "other" */
 #define METRICS_STATUSES                                                                                                           \
     {                                                                                                                              \
-        200, 201, 204, 400, 401, 403, 404, 405, 408, 413, 429, 500, 502, 503, 504                                                  \
+        101, 200, 201, 204, 400, 401, 403, 404, 405, 408, 413, 429, 500, 502, 503, 504                                             \
     }
-#define METRICS_NSTATUS 16
+#define METRICS_NSTATUS 17
 /* latency buckets, in microseconds */
 #define METRICS_BUCKETS_US                                                                                                         \
     {                                                                                                                              \

@@ -16,6 +16,7 @@
 #include "http_parse.h"
 #include "log.h"
 #include "merge.h"
+#include "page.h"
 #include "valid.h"
 
 enum { SLOT_NOTIFIER = 0, SLOT_HISTORY = 1, NSLOTS = 2 };
@@ -110,27 +111,15 @@ static void respond_error(gateway_thread_t *thread, h2o_req_t *req, route_t rout
     respond_json(thread, req, route, started_us, status);
 }
 
+void gateway_respond_error(gateway_thread_t *thread, h2o_req_t *req, route_t route, uint64_t started_us, int status,
+                           const char *code, const char *message)
+{
+    respond_error(thread, req, route, started_us, status, code, "%s", message);
+}
+
 static void respond_api_error(gateway_thread_t *thread, h2o_req_t *req, route_t route, uint64_t started_us, const api_error_t *err)
 {
     respond_error(thread, req, route, started_us, err->status, err->code, "%s", err->message);
-}
-
-static void write_notification(json_out_t *o, const proto_notification_t *n)
-{
-    json_out_lit(o, "{\"id\":");
-    json_out_u64(o, n->id);
-    json_out_lit(o, ",\"user_id\":");
-    json_out_str(o, n->user_id.ptr, n->user_id.len);
-    json_out_lit(o, ",\"message\":");
-    json_out_str(o, n->message.ptr, n->message.len);
-    json_out_lit(o, ",\"kind\":");
-    json_out_str(o, n->kind.ptr, n->kind.len);
-    json_out_lit(o, ",\"ts\":");
-    json_out_i64(o, n->ts);
-    if (n->read)
-        json_out_lit(o, ",\"read\":true}");
-    else
-        json_out_lit(o, ",\"read\":false}");
 }
 
 static void write_list(json_out_t *o, const proto_notification_t *const *items, size_t n)
@@ -139,14 +128,14 @@ static void write_list(json_out_t *o, const proto_notification_t *const *items, 
     for (size_t i = 0; i < n; ++i) {
         if (i != 0)
             json_out_lit(o, ",");
-        write_notification(o, items[i]);
+        json_out_notification(o, items[i]);
     }
     json_out_lit(o, "]");
 }
 
 /* ---- talking to workers ----------------------------------------------------------------------------------------- */
 
-static void new_rid(gateway_t *gw, uint8_t rid[PROTO_RID_LEN])
+void gateway_new_rid(gateway_t *gw, uint8_t rid[PROTO_RID_LEN])
 {
     uint64_t n = atomic_fetch_add_explicit(&gw->next_rid, 1, memory_order_relaxed);
     memcpy(rid, gw->instance_id, 8);
@@ -205,7 +194,7 @@ static void pending_ask(pending_t *p, int index, upstream_client_t *client, prot
     slot->pending = p;
     slot->used = true;
     if (!keep_rid)
-        new_rid(p->thread->gw, preq->rid);
+        gateway_new_rid(p->thread->gw, preq->rid);
     if ((slot->call = upstream_call(client, preq, (uint32_t)timeout_ms, on_slot_done, slot, &outcome)) != NULL)
         ++p->outstanding;
     else
@@ -623,6 +612,23 @@ int gateway_on_req(h2o_handler_t *self, h2o_req_t *req)
         json_out_reset(&thread->out);
         json_out_lit(&thread->out, "{\"status\":\"ok\"}");
         respond_json(thread, req, m.route, started_us, 200);
+        return 0;
+    case ROUTE_WS:
+        return session_handle_native(thread, req, query, query_len, started_us);
+    case ROUTE_SOCKETIO:
+        return session_handle_socketio(thread, req, query, query_len, started_us);
+    case ROUTE_PAGE:
+    case ROUTE_PAGE_JS:
+        /* the page's script is a file of its own, so that no inline script is allowed */
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"), 0, NULL,
+                              H2O_STRLIT("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; "
+                                         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"));
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, NULL, H2O_STRLIT("nosniff"));
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("referrer-policy"), 0, NULL, H2O_STRLIT("no-referrer"));
+        if (m.route == ROUTE_PAGE)
+            respond(thread, req, m.route, started_us, 200, "text/html; charset=utf-8", page_html, page_html_len);
+        else
+            respond(thread, req, m.route, started_us, 200, "text/javascript; charset=utf-8", page_js, page_js_len);
         return 0;
     case ROUTE_METRICS:
         json_out_reset(&thread->out);

@@ -102,6 +102,11 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
     close_listener(&thread->listener);
     close_listener(&thread->tls_listener);
     h2o_context_request_shutdown(&thread->ctx); /* GOAWAY to HTTP/2 clients; HTTP/1 connections close after a response */
+    sessions_close_all(thread, SESSION_CLOSE_GOING_AWAY, "the gateway is stopping: reconnect"); /* they resume elsewhere */
+    if (thread->index == 0 && thread->gw->feed != NULL) {
+        feed_stop(thread->gw->feed);
+        thread->gw->feed = NULL;
+    }
 }
 
 /* Loop thread. Everything of the loop is created here, on its own thread: h2o takes socket buffers from a thread-local
@@ -122,6 +127,8 @@ static void thread_setup(gateway_thread_t *thread)
                                              thread->metrics.worker_outcomes[METRICS_HISTORY]);
     gw->metrics_source.clients[METRICS_NOTIFIER][i] = thread->notifier;
     gw->metrics_source.clients[METRICS_HISTORY][i] = thread->history;
+    sessions_init(thread);
+    chat_local_init(thread);
     if (thread->listen_fd != -1) {
         thread->accept_ctx = (h2o_accept_ctx_t){.ctx = &thread->ctx, .hosts = gw->h2o_config.hosts};
         thread->listener = watch_listener(thread, thread->listen_fd, &thread->accept_ctx);
@@ -132,6 +139,49 @@ static void thread_setup(gateway_thread_t *thread)
     }
 }
 
+/* Frees the thread's h2o socket buffers kept for reuse. h2o 2.2 keeps up to 16 freed buffers per thread in the
+ * thread-local h2o_socket_buffer_prototype and has no call to release them (h2o 2.3 added h2o_mem_clear_recycle):
+ * once the thread is gone nothing points to them any more. Loop thread, after its last socket is closed. */
+static void release_socket_buffers(void)
+{
+    h2o_mem_recycle_t *recycle = &h2o_socket_buffer_prototype.allocator;
+    while (recycle->cnt != 0)
+        free(h2o_mem_alloc_recycle(recycle, 0)); /* with cnt != 0 it hands back a kept buffer (malloc'ed) */
+}
+
+/* Frees the thread's h2o context and loop, on the loop's own thread (see thread_setup), once the upstream clients and
+ * the receivers on the context's queue are gone. A connection still open (an idle HTTP/1 keep-alive, an HTTP/2 client
+ * that has not closed after GOAWAY, a TLS handshake) holds entries in the context's timeouts, and h2o 2.2 can neither
+ * close it for us nor dispose a context with it (h2o_timeout_dispose asserts): then both are left as they are for the
+ * exit, and false tells the main thread to leave the configuration they use alone too. */
+static bool thread_dispose(gateway_thread_t *thread)
+{
+    h2o_context_t *ctx = &thread->ctx;
+    /* h2o_context_request_shutdown armed a GOAWAY resend one second later; no HTTP/2 connection is left for it */
+    if (h2o_linklist_is_empty(&ctx->http2._conns) && h2o_timeout_is_linked(&ctx->http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&ctx->http2._graceful_shutdown_timeout);
+    h2o_timeout_t *timeouts[] = {&ctx->zero_timeout,      &ctx->one_sec_timeout,     &ctx->hundred_ms_timeout,
+                                 &ctx->handshake_timeout, &ctx->http1.req_timeout,   &ctx->http2.idle_timeout,
+                                 &ctx->http2.graceful_shutdown_timeout, &ctx->proxy.io_timeout};
+    bool idle = h2o_linklist_is_empty(&ctx->http1._conns) && h2o_linklist_is_empty(&ctx->http2._conns);
+    for (size_t i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); ++i)
+        idle = idle && h2o_linklist_is_empty(&timeouts[i]->_entries);
+    if (!idle) {
+        log_info("connections still open at exit: leaving the thread's h2o context to the exit", "thread=%u", thread->index);
+        return false;
+    }
+
+    h2o_multithread_queue_t *queue = ctx->queue;
+    h2o_context_dispose(ctx);
+#if H2O_VERSION_MAJOR == 2 && H2O_VERSION_MINOR < 3
+    free(queue); /* h2o 2.2's h2o_multithread_destroy_queue (run by h2o_context_dispose) closes it but does not free it */
+#endif
+    h2o_evloop_destroy(thread->loop); /* frees the sockets closed above: the listeners, the queue's pipe */
+    thread->loop = NULL;
+    release_socket_buffers();
+    return true;
+}
+
 static void *thread_main(void *arg)
 {
     gateway_thread_t *thread = arg;
@@ -140,6 +190,8 @@ static void *thread_main(void *arg)
 
     thread_setup(thread);
     pthread_barrier_wait(&gw->started); /* /metrics reads every thread's clients: all exist before any request */
+    if (thread->index == 0)
+        gw->feed = feed_start(thread); /* every thread's feed receiver exists now */
 
     while (!thread->shutting_down)
         h2o_evloop_run(thread->loop, INT32_MAX);
@@ -162,11 +214,15 @@ static void *thread_main(void *arg)
     if (thread->index == 0)
         gw->metrics_source.nthreads = 0;
     pthread_barrier_wait(&gw->stopped);
+    sessions_dispose(thread); /* before the clients: it cancels the sessions' worker calls */
+    chat_local_dispose(thread);
     upstream_client_destroy(thread->notifier);
     upstream_client_destroy(thread->history);
     h2o_multithread_unregister_receiver(thread->ctx.queue, &thread->control);
     json_out_dispose(&thread->out);
-    return NULL;
+    json_out_dispose(&thread->ws_out);
+    json_out_dispose(&thread->ws_one);
+    return thread_dispose(thread) ? thread : NULL; /* what gateway_stop learns from pthread_join */
 }
 
 int gateway_start(gateway_t *gw)
@@ -194,6 +250,7 @@ int gateway_start(gateway_t *gw)
         if (gw->cfg.tls_listen[0] != '\0' && (thread->tls_listen_fd = open_listener(gw->cfg.tls_listen)) == -1)
             return -1;
     }
+    gw->chat = chat_create(gw);
     pthread_barrier_init(&gw->started, NULL, gw->nthreads + 1);
     pthread_barrier_init(&gw->stopped, NULL, gw->nthreads);
     for (unsigned i = 0; i < gw->nthreads; ++i)
@@ -202,12 +259,25 @@ int gateway_start(gateway_t *gw)
     return 0;
 }
 
-void gateway_stop(gateway_t *gw)
+int gateway_stop(gateway_t *gw)
 {
+    bool disposed = true;
     for (unsigned i = 0; i < gw->nthreads; ++i)
         h2o_multithread_send_message(&gw->threads[i].control, &gw->threads[i].shutdown_msg);
-    for (unsigned i = 0; i < gw->nthreads; ++i)
-        pthread_join(gw->threads[i].tid, NULL); /* each thread freed its own loop's objects */
+    for (unsigned i = 0; i < gw->nthreads; ++i) {
+        void *rv;
+        pthread_join(gw->threads[i].tid, &rv); /* each thread freed its own loop's objects */
+        disposed = disposed && rv != NULL;
+    }
     pthread_barrier_destroy(&gw->started);
     pthread_barrier_destroy(&gw->stopped);
+    free(gw->metrics_source.threads);
+    free(gw->metrics_source.clients[METRICS_NOTIFIER]);
+    free(gw->metrics_source.clients[METRICS_HISTORY]);
+    gw->metrics_source = (metrics_source_t){0};
+    if (!disposed)
+        return -1; /* the contexts left open point into the threads */
+    free(gw->threads);
+    gw->threads = NULL;
+    return 0;
 }

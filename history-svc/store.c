@@ -49,6 +49,22 @@ static const char PAGE_LUA[] =
     "end\n"
     "return out\n";
 
+/* KEYS: user set, unread set. ARGV: user (not used), after, limit.
+ * Returns {unread count, more, id, message, kind, ts, read, id, ...}, oldest first, ids above after. */
+static const char SINCE_LUA[] =
+    "local limit = tonumber(ARGV[3])\n"
+    "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[2], '+inf', 'LIMIT', 0, limit + 1)\n"
+    "local more = 0\n"
+    "if #ids > limit then more = 1; ids[#ids] = nil end\n"
+    "local out = {redis.call('ZCARD', KEYS[2]), more}\n"
+    "for _, id in ipairs(ids) do\n"
+    "  local h = redis.call('HMGET', 'ng:n:' .. id, 'm', 'k', 'ts', 'r')\n"
+    "  if h[1] and h[2] and h[3] and h[4] then\n"
+    "    out[#out + 1] = id; out[#out + 1] = h[1]; out[#out + 1] = h[2]; out[#out + 1] = h[3]; out[#out + 1] = h[4]\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
 /* KEYS: unread set, stream. ARGV: user, id, retention ms. Returns 1, or 0 if the user has no such notification. */
 static const char MARK_READ_LUA[] =
     "local key = 'ng:n:' .. ARGV[2]\n"
@@ -84,7 +100,7 @@ typedef struct st_script_t {
     char sha[41];
 } script_t;
 
-enum { SCRIPT_PUBLISH, SCRIPT_PAGE, SCRIPT_MARK_READ, SCRIPT_MARK_ALL_READ, SCRIPT_COUNT };
+enum { SCRIPT_PUBLISH, SCRIPT_PAGE, SCRIPT_SINCE, SCRIPT_MARK_READ, SCRIPT_MARK_ALL_READ, SCRIPT_COUNT };
 
 struct st_history_store_t {
     redis_client_t *rc;
@@ -127,6 +143,7 @@ history_store_t *history_store_create(redis_client_t *rc, int64_t stream_retenti
     store->retention_ms = stream_retention_ms;
     store->scripts[SCRIPT_PUBLISH] = (script_t){"publish", PUBLISH_LUA};
     store->scripts[SCRIPT_PAGE] = (script_t){"page", PAGE_LUA};
+    store->scripts[SCRIPT_SINCE] = (script_t){"since", SINCE_LUA};
     store->scripts[SCRIPT_MARK_READ] = (script_t){"mark_read", MARK_READ_LUA};
     store->scripts[SCRIPT_MARK_ALL_READ] = (script_t){"mark_all_read", MARK_ALL_READ_LUA};
     for (int i = 0; i < SCRIPT_COUNT; ++i)
@@ -299,6 +316,7 @@ static void on_eval_reply(redisReply *r, void *data)
         on_publish(e, r);
         break;
     case PROTO_OP_PAGE:
+    case PROTO_OP_SINCE:
         on_page(e, r, (proto_str_t){e->argv[5], e->argvlen[5]});
         break;
     case PROTO_OP_MARK_READ: {
@@ -382,6 +400,15 @@ void history_store_execute(history_store_t *store, const proto_request_t *req, h
         eval_argf(e, "ng:u:%.*s:unread", (int)u.len, u.ptr);
         eval_arg(e, u.ptr, u.len); /* not used by the script: it puts the user at argv[5], where on_page finds it */
         eval_argf(e, "%" PRIu64, req->before);
+        eval_argf(e, "%" PRIu32, req->limit);
+        break;
+    case PROTO_OP_SINCE:
+        e = eval_new(store, SCRIPT_SINCE, req->op, cb, data, 400 + 3 * u.len);
+        eval_begin(e, 2);
+        eval_argf(e, "ng:u:%.*s", (int)u.len, u.ptr);
+        eval_argf(e, "ng:u:%.*s:unread", (int)u.len, u.ptr);
+        eval_arg(e, u.ptr, u.len); /* not used by the script: it puts the user at argv[5], where on_page finds it */
+        eval_argf(e, "%" PRIu64, req->after);
         eval_argf(e, "%" PRIu32, req->limit);
         break;
     case PROTO_OP_MARK_READ:

@@ -30,7 +30,7 @@ typedef void (*history_store_cb)(proto_reply_t *rep, void *data);
 history_store_t *history_store_create(redis_client_t *rc, int64_t stream_retention_ms);
 void history_store_destroy(history_store_t *store);
 
-/* Runs the operation of req (PUBLISH, PAGE, MARK_READ, MARK_ALL_READ or HEALTH); cb runs exactly once, possibly
+/* Runs the operation of req (PUBLISH, PAGE, SINCE, MARK_READ, MARK_ALL_READ or HEALTH); cb runs exactly once, possibly
  * before this returns. req's strings need to live only until this returns. */
 void history_store_execute(history_store_t *store, const proto_request_t *req, history_store_cb cb, void *data);
 

@@ -15,6 +15,7 @@
 
 typedef struct st_notifier_t {
     realtime_t *rt;
+    watch_t *watch;
     stream_reader_t *reader;
     h2o_timeout_t sweep;
     h2o_timeout_entry_t sweep_entry;
@@ -37,6 +38,13 @@ static void on_request(rpc_call_t *call, const proto_request_t *req, void *data)
         rep.nitems = realtime_query(nt->rt, req->user_id, req->before, req->limit, clock_wall_ms(), items, &rep.unread_count);
         rpc_call_reply(call, &rep);
     } break;
+    case PROTO_OP_WATCH:
+        if (!stream_reader_is_loaded(nt->reader)) {
+            rpc_call_reply_error(call, PROTO_ST_UNAVAILABLE, "realtime window not loaded yet");
+            break;
+        }
+        watch_serve(nt->watch, call, req);
+        break;
     case PROTO_OP_HEALTH: {
         proto_reply_t rep = {.status = PROTO_ST_OK, .redis_ok = stream_reader_is_live(nt->reader)};
         rpc_call_reply(call, &rep);
@@ -59,6 +67,11 @@ static bool stream_healthy(void *data)
     return stream_reader_is_live(data);
 }
 
+static void release_watchers(void *data)
+{
+    watch_release_all(data);
+}
+
 static bool stream_loaded(void *data)
 {
     return stream_reader_is_loaded(data);
@@ -67,7 +80,8 @@ static bool stream_loaded(void *data)
 int main(int argc, char **argv)
 {
     const char *gateway = "tcp://127.0.0.1:7101", *redis_url = "redis://127.0.0.1:6379", *health_file = "";
-    int64_t window_s = 300, per_user_cap = 100, total_cap = 1000000, redis_timeout_ms = 1000, concurrency = 256, drain_ms = 5000;
+    int64_t window_s = 300, per_user_cap = 100, total_cap = 1000000, redis_timeout_ms = 1000, concurrency = 256, drain_ms = 5000,
+            feed_events = 65536, feed_mib = 64;
     config_option_t options[] = {
         {"gateway", "GATEWAY_URL", CONFIG_STRING, &gateway, 0, 0, "gateway notifier listener(s) to dial, comma-separated nng URLs"},
         {"redis-url", NULL, CONFIG_STRING, &redis_url, 0, 0,
@@ -76,6 +90,9 @@ int main(int argc, char **argv)
          "seconds a notification stays in the realtime view (if unread)"},
         {"per-user-cap", NULL, CONFIG_INT, &per_user_cap, 1, 100000, "most notifications held per user (oldest dropped first)"},
         {"max-entries", NULL, CONFIG_INT, &total_cap, 1, 100000000, "most notifications held in all (oldest dropped first)"},
+        {"feed-events", NULL, CONFIG_INT, &feed_events, 1, 10000000,
+         "notifications kept for gateways' live feeds (a gateway further behind resyncs from history)"},
+        {"feed-mib", NULL, CONFIG_INT, &feed_mib, 1, 65536, "memory bound of that feed, MiB"},
         {"redis-timeout-ms", NULL, CONFIG_INT, &redis_timeout_ms, 10, 60000, "deadline of one Redis command"},
         {"concurrency", NULL, CONFIG_INT, &concurrency, 1, 65536, "requests served at once (nng contexts)"},
         {"drain-ms", NULL, CONFIG_INT, &drain_ms, 0, 600000, "on SIGTERM, how long to finish requests in flight"},
@@ -92,7 +109,8 @@ int main(int argc, char **argv)
     notifier_t nt = {0};
     nt.loop = h2o_evloop_create();
     nt.rt = realtime_create(window_s * 1000, (size_t)per_user_cap, (size_t)total_cap);
-    nt.reader = stream_reader_create(nt.loop, nt.rt, window_s * 1000, 2000);
+    nt.watch = watch_create(nt.loop, (size_t)feed_events, (size_t)feed_mib * 1024 * 1024);
+    nt.reader = stream_reader_create(nt.loop, nt.rt, nt.watch, window_s * 1000, 2000);
     redis_client_t *rc =
         redis_client_create(nt.loop, redis_url, "stream", (uint32_t)redis_timeout_ms, stream_reader_on_connect, nt.reader);
     if (rc == NULL)
@@ -110,6 +128,7 @@ int main(int argc, char **argv)
     rpc_server_t *server = rpc_server_create(nt.loop, gateway, (unsigned)concurrency, identity, on_request, &nt);
     if (server == NULL)
         return 2;
+    rpc_server_on_drain(server, release_watchers, nt.watch);
     log_info("notifier started", "identity=%s gateway=%s redis=%s window_s=%d per_user_cap=%d", identity, gateway, redis_url,
              (int)window_s, (int)per_user_cap);
 
@@ -121,6 +140,7 @@ int main(int argc, char **argv)
     h2o_timeout_unlink(&nt.sweep_entry);
     h2o_timeout_dispose(nt.loop, &nt.sweep);
     stream_reader_destroy(nt.reader);
+    watch_destroy(nt.watch);
     realtime_destroy(nt.rt);
     h2o_evloop_destroy(nt.loop);
     log_info("notifier stopped", NULL);

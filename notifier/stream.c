@@ -14,6 +14,7 @@ struct st_stream_reader_t {
     h2o_timeout_t retry;
     h2o_timeout_entry_t retry_entry;
     realtime_t *rt;
+    watch_t *watch;
     redis_client_t *rc;
     int64_t window_ms;
     uint32_t block_ms;
@@ -30,7 +31,7 @@ static void on_retry(h2o_timeout_entry_t *entry)
     read_next(H2O_STRUCT_FROM_MEMBER(stream_reader_t, retry_entry, entry));
 }
 
-stream_reader_t *stream_reader_create(h2o_loop_t *loop, realtime_t *rt, int64_t window_ms, uint32_t block_ms)
+stream_reader_t *stream_reader_create(h2o_loop_t *loop, realtime_t *rt, watch_t *w, int64_t window_ms, uint32_t block_ms)
 {
     stream_reader_t *reader = calloc(1, sizeof(*reader));
     if (reader == NULL)
@@ -39,6 +40,7 @@ stream_reader_t *stream_reader_create(h2o_loop_t *loop, realtime_t *rt, int64_t 
     h2o_timeout_init(loop, &reader->retry, 1000);
     reader->retry_entry.cb = on_retry;
     reader->rt = rt;
+    reader->watch = w;
     reader->window_ms = window_ms;
     reader->block_ms = block_ms;
     return reader;
@@ -115,6 +117,7 @@ static bool apply_entry(stream_reader_t *reader, const redisReply *entry, int64_
     reader->last_id[entry->element[0]->len] = '\0';
     ++reader->applied;
 
+    watch_advance(reader->watch, reader->last_id);
     if (type == NULL || user == NULL)
         return true; /* an event kind this version does not know: skip it */
     proto_str_t u = {user->str, user->len};
@@ -122,6 +125,7 @@ static bool apply_entry(stream_reader_t *reader, const redisReply *entry, int64_
         proto_notification_t n = {
             .id = id, .ts = (int64_t)ts, .user_id = u, .message = {message->str, message->len}, .kind = {kind->str, kind->len}};
         realtime_add(reader->rt, &n, now_ms);
+        watch_append(reader->watch, reader->last_id, &n);
     } else if (is(type, "r") && id != 0) {
         realtime_mark_read(reader->rt, u, id);
     } else if (is(type, "ra")) {
@@ -164,6 +168,7 @@ static void on_reply(redisReply *r, void *data)
                     apply_entry(reader, st->element[1]->element[i], now);
         }
     }
+    watch_flush(reader->watch);
     read_next(reader);
 }
 
@@ -178,6 +183,8 @@ static void read_next(stream_reader_t *reader)
     if (reader->last_id[0] == '\0') {
         /* nothing applied yet: everything since the start of the window */
         snprintf(start, sizeof(start), "%" PRId64 "-0", clock_wall_ms() - reader->window_ms);
+        if (!reader->snapshot_done)
+            watch_set_origin(reader->watch, start); /* the feed knows nothing before the window */
         if (reader->snapshot_done)
             memcpy(reader->last_id, start, strlen(start) + 1); /* the window was empty: follow from its start */
     } else {

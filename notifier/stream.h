@@ -14,11 +14,12 @@
 #include <stdint.h>
 #include "realtime.h"
 #include "redis_client.h"
+#include "watch.h"
 
 typedef struct st_stream_reader_t stream_reader_t;
 
-/* block_ms: how long one XREAD waits for new events. */
-stream_reader_t *stream_reader_create(h2o_loop_t *loop, realtime_t *rt, int64_t window_ms, uint32_t block_ms);
+/* Feeds rt (the realtime view) and w (the live feed for gateways). block_ms: how long one XREAD waits for new events. */
+stream_reader_t *stream_reader_create(h2o_loop_t *loop, realtime_t *rt, watch_t *w, int64_t window_ms, uint32_t block_ms);
 void stream_reader_destroy(stream_reader_t *reader);
 
 /* Pass as the redis client's connect callback (data: the reader): starts or resumes reading. */

@@ -182,9 +182,10 @@ int proto_request_encode(const proto_request_t *req, proto_write_cb write, void 
     msgpack_packer pk;
     msgpack_packer_init(&pk, data, (msgpack_packer_write)write);
 
-    bool user = req->op != PROTO_OP_HEALTH, publish = req->op == PROTO_OP_PUBLISH,
-         page = req->op == PROTO_OP_PAGE || req->op == PROTO_OP_RECENT, one = req->op == PROTO_OP_MARK_READ;
-    size_t n = 3 + user + 2 * publish + 2 * page + one;
+    bool user = req->op != PROTO_OP_HEALTH && req->op != PROTO_OP_WATCH, publish = req->op == PROTO_OP_PUBLISH,
+         page = req->op == PROTO_OP_PAGE || req->op == PROTO_OP_RECENT, one = req->op == PROTO_OP_MARK_READ,
+         since = req->op == PROTO_OP_SINCE, watch = req->op == PROTO_OP_WATCH;
+    size_t n = 3 + user + 2 * publish + 2 * page + one + 2 * since + 2 * watch;
 
     if (msgpack_pack_map(&pk, n) || pack_kv_u64(&pk, "v", PROTO_VERSION) || pack_kv_u64(&pk, "op", req->op) ||
         pack_key(&pk, "rid") || msgpack_pack_bin(&pk, PROTO_RID_LEN) || msgpack_pack_bin_body(&pk, req->rid, PROTO_RID_LEN))
@@ -196,6 +197,10 @@ int proto_request_encode(const proto_request_t *req, proto_write_cb write, void 
     if (page && (pack_kv_u64(&pk, "before", req->before) || pack_kv_u64(&pk, "limit", req->limit)))
         return -1;
     if (one && pack_kv_u64(&pk, "id", req->id))
+        return -1;
+    if (since && (pack_kv_u64(&pk, "after", req->after) || pack_kv_u64(&pk, "limit", req->limit)))
+        return -1;
+    if (watch && (pack_kv_str(&pk, "cursor", req->cursor) || pack_kv_u64(&pk, "wait", req->wait_ms)))
         return -1;
     return 0;
 }
@@ -217,6 +222,8 @@ int proto_reply_encode(const proto_reply_t *rep, proto_write_cb write, void *dat
     n += rep->id != 0 ? 2 : 0;
     n += rep->count != 0 ? 1 : 0;
     n += rep->redis_ok ? 1 : 0;
+    n += rep->cursor.len != 0 ? 1 : 0;
+    n += rep->gap ? 1 : 0;
 
     if (msgpack_pack_map(&pk, n) || pack_kv_u64(&pk, "v", PROTO_VERSION) || pack_kv_u64(&pk, "st", rep->status))
         return -1;
@@ -239,6 +246,10 @@ int proto_reply_encode(const proto_reply_t *rep, proto_write_cb write, void *dat
     if (rep->count != 0 && pack_kv_u64(&pk, "count", rep->count))
         return -1;
     if (rep->redis_ok && (pack_key(&pk, "redis") || msgpack_pack_true(&pk)))
+        return -1;
+    if (rep->cursor.len != 0 && pack_kv_str(&pk, "cursor", rep->cursor))
+        return -1;
+    if (rep->gap && (pack_key(&pk, "gap") || msgpack_pack_true(&pk)))
         return -1;
     return 0;
 }
@@ -316,8 +327,9 @@ int proto_request_decode(proto_request_t *req, const void *buf, size_t len)
 {
     msgpack_unpacked up;
     const msgpack_object_map *map;
-    uint64_t version = 0, op = 0, limit = 0;
-    bool have_rid = false, have_user = false, have_msg = false, have_kind = false, have_id = false, have_limit = false;
+    uint64_t version = 0, op = 0, limit = 0, wait = 0;
+    bool have_rid = false, have_user = false, have_msg = false, have_kind = false, have_id = false, have_limit = false,
+         have_after = false, have_cursor = false;
     int rv;
 
     memset(req, 0, sizeof(*req));
@@ -349,6 +361,12 @@ int proto_request_decode(proto_request_t *req, const void *buf, size_t len)
             ok = have_limit = get_u64(v, &limit);
         } else if (key_is(k, "id")) {
             ok = have_id = get_u64(v, &req->id);
+        } else if (key_is(k, "after")) {
+            ok = have_after = get_u64(v, &req->after);
+        } else if (key_is(k, "cursor")) {
+            ok = have_cursor = get_str(v, &req->cursor) && req->cursor.len <= PROTO_CURSOR_MAX;
+        } else if (key_is(k, "wait")) {
+            ok = get_u64(v, &wait) && wait <= PROTO_WATCH_WAIT_MAX;
         }
         if (!ok)
             goto Exit;
@@ -358,10 +376,10 @@ int proto_request_decode(proto_request_t *req, const void *buf, size_t len)
         rv = PROTO_EVERSION;
         goto Exit;
     }
-    if (!have_rid || op < PROTO_OP_PUBLISH || op > PROTO_OP_HEALTH)
+    if (!have_rid || op < PROTO_OP_PUBLISH || op > PROTO_OP_SINCE)
         goto Exit;
     req->op = (proto_op_t)op;
-    if (req->op != PROTO_OP_HEALTH && !(have_user && valid_user_id(req->user_id.ptr, req->user_id.len)))
+    if (req->op != PROTO_OP_HEALTH && req->op != PROTO_OP_WATCH && !(have_user && valid_user_id(req->user_id.ptr, req->user_id.len)))
         goto Exit;
     switch (req->op) {
     case PROTO_OP_PUBLISH:
@@ -378,6 +396,16 @@ int proto_request_decode(proto_request_t *req, const void *buf, size_t len)
     case PROTO_OP_MARK_READ:
         if (!have_id || req->id == 0)
             goto Exit;
+        break;
+    case PROTO_OP_SINCE:
+        if (!have_after || !have_limit || limit < 1 || limit > PROTO_LIMIT_MAX)
+            goto Exit;
+        req->limit = (uint32_t)limit;
+        break;
+    case PROTO_OP_WATCH:
+        if (!have_cursor)
+            goto Exit;
+        req->wait_ms = (uint32_t)wait;
         break;
     default:
         break;
@@ -435,6 +463,10 @@ int proto_reply_decode(proto_reply_t *rep, const void *buf, size_t len)
             ok = get_u64(v, &rep->count);
         } else if (key_is(k, "redis")) {
             ok = get_bool(v, &rep->redis_ok);
+        } else if (key_is(k, "cursor")) {
+            ok = get_str(v, &rep->cursor) && rep->cursor.len <= PROTO_CURSOR_MAX;
+        } else if (key_is(k, "gap")) {
+            ok = get_bool(v, &rep->gap);
         } else if (key_is(k, "items")) {
             if ((ok = v->type == MSGPACK_OBJECT_ARRAY && !rep->list)) {
                 rep->list = true;
@@ -491,7 +523,7 @@ const char *proto_strerror(int err)
 
 const char *proto_op_name(proto_op_t op)
 {
-    static const char *names[] = {"?", "publish", "page", "recent", "mark_read", "mark_all_read", "health"};
+    static const char *names[] = {"?", "publish", "page", "recent", "mark_read", "mark_all_read", "health", "watch", "since"};
     return (unsigned)op < sizeof(names) / sizeof(names[0]) ? names[op] : "?";
 }
 

@@ -3,10 +3,11 @@
  *
  * One definition, msgpack-encoded (msgpack-c), versioned. Every frame is one msgpack map with short string keys:
  *
- *   request  {"v":1, "op":<proto_op_t>, "rid":bin16, "user":str, "msg":str, "kind":str, "before":uint, "limit":uint,
- *             "id":uint}                                                        (fields by op, see proto_op_t)
+ *   request  {"v":1, "op":<proto_op_t>, "rid":bin16, "user":str, "msg":str, "kind":str, "before":uint, "after":uint,
+ *             "limit":uint, "id":uint, "cursor":str, "wait":uint}              (fields by op, see proto_op_t)
  *   reply    {"v":1, "st":<proto_status_t>, "err":str, "by":str, "id":uint, "ts":int,
- *             "items":[[id, ts, user, msg, kind, read], ...], "unread":uint, "more":bool, "count":uint, "redis":bool}
+ *             "items":[[id, ts, user, msg, kind, read], ...], "unread":uint, "more":bool, "count":uint, "redis":bool,
+ *             "cursor":str, "gap":bool}
  *
  * Unknown keys are ignored, so a newer peer may add fields; a frame whose "v" is not PROTO_VERSION is refused with
  * PROTO_EVERSION (a worker answers it with PROTO_ST_BAD_VERSION). Decoding never trusts the bytes: sizes are checked
@@ -24,7 +25,10 @@
 #define PROTO_VERSION 1
 #define PROTO_RID_LEN 16
 #define PROTO_LIMIT_MAX 100           /* most items one page or recent request may ask for */
-#define PROTO_MAX_FRAME (1024 * 1024) /* largest frame either side accepts (NNG_OPT_RECVMAXSZ) */
+#define PROTO_MAX_FRAME (8 * 1024 * 1024) /* largest frame either side accepts (NNG_OPT_RECVMAXSZ) */
+#define PROTO_WATCH_MAX 1000              /* most notifications one WATCH reply carries */
+#define PROTO_WATCH_WAIT_MAX 60000        /* longest a WATCH may be held, ms */
+#define PROTO_CURSOR_MAX 48               /* longest cursor (a Redis stream id, "ms-seq") */
 
 typedef enum en_proto_op_t {
     PROTO_OP_PUBLISH = 1,       /* history: user, msg, kind, rid -> id, ts (idempotent by rid) */
@@ -33,6 +37,10 @@ typedef enum en_proto_op_t {
     PROTO_OP_MARK_READ = 4,     /* history: user, id -> ok or not found */
     PROTO_OP_MARK_ALL_READ = 5, /* history: user -> count */
     PROTO_OP_HEALTH = 6,        /* any worker: -> ok; history also says whether Redis answers ("redis") */
+    PROTO_OP_WATCH = 7,         /* notifier: cursor, wait -> the notifications published after cursor (items, oldest
+                                 * first), the new cursor, and gap if some were lost; held up to wait ms if none yet.
+                                 * An empty cursor answers at once with the current one. */
+    PROTO_OP_SINCE = 8,         /* history: user, after, limit -> items with ids above after, oldest first, more */
 } proto_op_t;
 
 typedef enum en_proto_status_t {
@@ -61,9 +69,12 @@ typedef struct st_proto_request_t {
     proto_str_t user_id;
     proto_str_t message;
     proto_str_t kind;
-    uint64_t before; /* cursor: only ids below it; 0 = from the newest */
+    uint64_t before; /* PAGE, RECENT: only ids below it; 0 = from the newest */
+    uint64_t after;  /* SINCE: only ids above it */
     uint64_t id;
     uint32_t limit;
+    proto_str_t cursor; /* WATCH: where the caller is in the event stream; empty: now */
+    uint32_t wait_ms;   /* WATCH: how long to hold the request when nothing is new */
 } proto_request_t;
 
 typedef struct st_proto_notification_t {
@@ -88,6 +99,8 @@ typedef struct st_proto_reply_t {
     bool has_more;         /* PAGE: older items exist below the last one */
     uint64_t count;        /* MARK_ALL_READ */
     bool redis_ok;         /* HEALTH from history-svc */
+    proto_str_t cursor;    /* WATCH: pass it in the next WATCH */
+    bool gap;              /* WATCH: notifications after the given cursor were lost (the caller must resync) */
 } proto_reply_t;
 
 /* Output sink for the encoders (same shape as msgpack_packer_write): returns 0 on success. */

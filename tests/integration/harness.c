@@ -34,6 +34,7 @@
 #define START_ATTEMPTS 3
 #define READY_TIMEOUT_MS 15000
 #define LOG_TAIL_LINES 40
+#define STOP_TIMEOUT_MS 15000 /* the gateway's own --shutdown-timeout-ms is 10 s, a worker's --drain-ms 5 s */
 
 extern char **environ;
 
@@ -752,11 +753,99 @@ void harness_assert_alive(harness_t *h)
     ck_assert_msg(crashes == 0, "%d process(es) of the system exited without the test asking (see above)", crashes);
 }
 
+/* Prints the sanitizer report in p's log, if there is one (from its first line, at most 200 lines), and returns
+ * whether there was. Reports are what AddressSanitizer, LeakSanitizer (at exit) and UndefinedBehaviorSanitizer print
+ * on stderr, which goes to the log. */
+static bool print_sanitizer_report(const harness_proc_t *p)
+{
+    static const char *markers[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", NULL};
+    FILE *fp = fopen(p->log_path, "r");
+    char line[4096];
+    int printed = -1; /* lines printed, -1 before the report's first */
+    if (fp == NULL)
+        return false;
+    while (printed < 200 && fgets(line, sizeof(line), fp) != NULL) {
+        for (const char **m = markers; printed < 0 && *m != NULL; ++m) {
+            if (strstr(line, *m) != NULL) {
+                fprintf(stderr, "harness: sanitizer report in %s (%s):\n", p->name, p->log_path);
+                printed = 0;
+            }
+        }
+        if (printed >= 0) {
+            fputs(line, stderr);
+            ++printed;
+        }
+    }
+    fclose(fp);
+    return printed >= 0;
+}
+
+/* Stops every notigate process of h that still runs as an operator would: SIGCONT (for a paused one) and SIGTERM, then
+ * waits for all of them (redis-server keeps running: workers may still talk to it while they stop). Returns how many
+ * did not exit 0 within STOP_TIMEOUT_MS: a graceful stop that fails is a bug, and a sanitizer build reports leaks only
+ * at a clean exit (with a non-zero exit code, see scripts/test.sh). A process another one spawned is only waited for. */
+static int stop_notigate(harness_t *h)
+{
+    int failures = 0;
+    bool stopping[HARNESS_MAX_PROCS] = {false};
+    for (size_t i = 0; i < h->nprocs; ++i) {
+        harness_proc_t *p = h->procs + i;
+        if (!harness_proc_alive(p))
+            continue;
+        kill(p->pid, SIGCONT);
+        if (p->kind == HARNESS_REDIS)
+            continue;
+        note(h, "SIGTERM %s pid=%d (end of test)", p->name, (int)p->pid);
+        p->expected_end = true;
+        kill(p->pid, SIGTERM);
+        stopping[i] = true;
+    }
+    double deadline = harness_mono_ms() + STOP_TIMEOUT_MS;
+    for (size_t i = 0; i < h->nprocs; ++i) {
+        harness_proc_t *p = h->procs + i;
+        if (!stopping[i])
+            continue;
+        int status = 0;
+        bool exited;
+        if (p->owner == getpid()) {
+            int left = (int)(deadline - harness_mono_ms());
+            exited = (status = harness_proc_wait(p, left > 0 ? left : 0)) != -1;
+        } else {
+            while ((exited = !harness_proc_alive(p)) == false && harness_mono_ms() < deadline)
+                harness_sleep_ms(5);
+        }
+        char how[96];
+        if (!exited) {
+            snprintf(how, sizeof(how), "did not exit within %d ms of SIGTERM", STOP_TIMEOUT_MS);
+            capture_stacks(h, p);
+            kill(p->pid, SIGKILL);
+            reap(p, 0);
+        } else if (p->owner == getpid() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+            describe_status(status, how, sizeof(how));
+        } else {
+            note(h, "%s stopped", p->name);
+            continue;
+        }
+        ++failures;
+        note(h, "FAILED STOP: %s (pid %d) %s", p->name, (int)p->pid, how);
+        fprintf(stderr, "harness: at the end of the test, %s (pid %d) %s (see %s)\n", p->name, (int)p->pid, how, p->log_path);
+    }
+    return failures;
+}
+
 int harness_stop(harness_t *h)
 {
     if (h == NULL)
         return 0;
     int crashes = count_crashes(h, true);
+    crashes += stop_notigate(h);
+    for (size_t i = 0; i < h->nprocs; ++i) {
+        harness_proc_t *p = h->procs + i;
+        if (p->kind != HARNESS_REDIS && print_sanitizer_report(p)) {
+            note(h, "SANITIZER REPORT in %s (pid %d)", p->name, (int)p->pid);
+            ++crashes;
+        }
+    }
     if (crashes != 0) {
         char path[300];
         snprintf(path, sizeof(path), "%s/CRASHED", h->dir);

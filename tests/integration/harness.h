@@ -97,9 +97,12 @@ int harness_main(Suite *suite);
  * ports when one was taken meanwhile. The caller owns the result: release it with harness_stop. */
 harness_t *harness_start(const char *tcase, const harness_opts_t *opts);
 
-/* SIGKILLs every process of the system still running and reaps those this process spawned; frees h. The directory
- * and its logs stay until harness_main ends. Returns the number of processes that had died without the test asking
- * (crashes), after printing each; never asserts, so it is safe in unchecked teardowns. */
+/* Stops the system and frees h: SIGTERM to every gateway and worker still running, waiting (up to 15 s) for each to
+ * exit, then SIGKILL to redis-server (and to anything stuck); reaps those this process spawned. The directory and its
+ * logs stay until harness_main ends. Returns the number of failures, after printing each: processes that had died
+ * without the test asking (crashes), that did not exit 0 after the SIGTERM, and whose log holds a sanitizer report
+ * (AddressSanitizer, LeakSanitizer, UndefinedBehaviorSanitizer), wherever in the test it was printed. Never asserts,
+ * so it is safe in unchecked teardowns. */
 int harness_stop(harness_t *h);
 
 /* Fails the current test if any process of h that the test did not kill or terminate has exited. Any process. */

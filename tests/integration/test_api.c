@@ -715,7 +715,7 @@ START_TEST(bad_paths_and_methods)
     expect_error("id 2^64", harness_post(sys, "/v1/users/u/notifications/18446744073709551616/read", NULL), 400, "invalid_id");
     free(long_user);
 
-    static const char *unknown[] = {"/",
+    static const char *unknown[] = {"/index.html",
                                     "/v1",
                                     "/v1/notificationsx",
                                     "/v1/notifications/1",

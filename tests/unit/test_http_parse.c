@@ -30,7 +30,9 @@ START_TEST(test_route_fixed_paths)
     } cases[] = {
         {"/v1/notifications", ROUTE_PUBLISH}, {"/hybrid/notifications", ROUTE_HYBRID},
         {"/healthz", ROUTE_HEALTHZ},          {"/readyz", ROUTE_READYZ},
-        {"/metrics", ROUTE_METRICS},
+        {"/metrics", ROUTE_METRICS},          {"/v1/ws", ROUTE_WS},
+        {"/socket.io/", ROUTE_SOCKETIO},      {"/socket.io", ROUTE_SOCKETIO},
+        {"/", ROUTE_PAGE},                    {"/app.js", ROUTE_PAGE_JS},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i) {
         route_match_t m;
@@ -83,7 +85,11 @@ START_TEST(test_route_not_found)
 {
     static const char *const paths[] = {
         "",
-        "/",
+        "//",
+        "/index.html",
+        "/app.js/",
+        "/v1/ws/",
+        "/socket.io/x",
         "/healthz/",
         "/healthz/x",
         "/HEALTHZ",
@@ -179,7 +185,8 @@ END_TEST
 START_TEST(test_route_allows)
 {
     static const route_t post[] = {ROUTE_PUBLISH, ROUTE_MARK_READ, ROUTE_MARK_ALL_READ};
-    static const route_t get[] = {ROUTE_LIST, ROUTE_HYBRID, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_METRICS};
+    static const route_t get[] = {ROUTE_LIST,    ROUTE_HYBRID, ROUTE_HEALTHZ,  ROUTE_READYZ,
+                                  ROUTE_METRICS, ROUTE_WS,     ROUTE_SOCKETIO, ROUTE_PAGE, ROUTE_PAGE_JS};
     for (size_t i = 0; i < sizeof(post) / sizeof(post[0]); ++i) {
         ck_assert_str_eq(route_allow(post[i]), "POST");
         ck_assert(route_allows(post[i], LIT("POST")));
@@ -216,6 +223,10 @@ START_TEST(test_route_names)
     ck_assert_str_eq(route_name(ROUTE_HEALTHZ), "healthz");
     ck_assert_str_eq(route_name(ROUTE_READYZ), "readyz");
     ck_assert_str_eq(route_name(ROUTE_METRICS), "metrics");
+    ck_assert_str_eq(route_name(ROUTE_WS), "ws");
+    ck_assert_str_eq(route_name(ROUTE_SOCKETIO), "socketio");
+    ck_assert_str_eq(route_name(ROUTE_PAGE), "page");
+    ck_assert_str_eq(route_name(ROUTE_PAGE_JS), "page_js");
     ck_assert_str_eq(route_name(ROUTE_COUNT), "not_found");
     ck_assert_str_eq(route_name((route_t)1000), "not_found");
 }

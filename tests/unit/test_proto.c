@@ -280,7 +280,7 @@ static void assert_request_roundtrip(const proto_request_t *in, proto_request_t 
     ck_assert_int_eq(out->op, in->op);
     ck_assert_mem_eq(out->rid, in->rid, PROTO_RID_LEN);
     /* strings point into the frame: check them before it goes */
-    bool user = in->op != PROTO_OP_HEALTH, publish = in->op == PROTO_OP_PUBLISH;
+    bool user = in->op != PROTO_OP_HEALTH && in->op != PROTO_OP_WATCH, publish = in->op == PROTO_OP_PUBLISH;
     ck_assert(str_eq(out->user_id, user ? in->user_id : (proto_str_t){NULL, 0}));
     ck_assert(str_eq(out->message, publish ? in->message : (proto_str_t){NULL, 0}));
     ck_assert(str_eq(out->kind, publish ? in->kind : (proto_str_t){NULL, 0}));
@@ -481,6 +481,84 @@ START_TEST(test_reply_roundtrip_publish)
         proto_reply_dispose(&out);
         msgpack_sbuffer_destroy(&sb);
     }
+}
+END_TEST
+
+START_TEST(test_request_roundtrip_since)
+{
+    proto_request_t in = sample_request(PROTO_OP_SINCE), out;
+    in.after = 99;
+    assert_request_roundtrip(&in, &out);
+    ck_assert_uint_eq(out.after, 99);
+    ck_assert_uint_eq(out.limit, 20);
+    ck_assert_uint_eq(out.before, 0); /* not sent for SINCE */
+
+    in.after = 0; /* from the first notification on */
+    assert_request_roundtrip(&in, &out);
+    ck_assert_uint_eq(out.after, 0);
+
+    in.limit = 0; /* limit must be 1-100 */
+    msgpack_sbuffer sb;
+    encode_request(&sb, &in);
+    ck_assert_int_eq(decode_request(&out, &sb), PROTO_EINVALID);
+    msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+START_TEST(test_request_roundtrip_watch)
+{
+    proto_request_t in = sample_request(PROTO_OP_WATCH), out;
+    msgpack_sbuffer sb;
+    in.cursor = S("1795620301409-3");
+    in.wait_ms = 20000;
+    encode_request(&sb, &in);
+    ck_assert_int_eq(decode_request(&out, &sb), 0);
+    ck_assert_int_eq(out.op, PROTO_OP_WATCH);
+    ck_assert(str_eq(out.cursor, in.cursor));
+    ck_assert_uint_eq(out.wait_ms, 20000);
+    ck_assert_uint_eq(out.user_id.len, 0); /* a watch is for every user */
+    msgpack_sbuffer_destroy(&sb);
+
+    in.cursor = S(""); /* "from now": allowed */
+    encode_request(&sb, &in);
+    ck_assert_int_eq(decode_request(&out, &sb), 0);
+    ck_assert_uint_eq(out.cursor.len, 0);
+    msgpack_sbuffer_destroy(&sb);
+
+    in.wait_ms = PROTO_WATCH_WAIT_MAX + 1; /* held too long */
+    encode_request(&sb, &in);
+    ck_assert_int_eq(decode_request(&out, &sb), PROTO_EINVALID);
+    msgpack_sbuffer_destroy(&sb);
+
+    in.wait_ms = 0;
+    in.cursor = S("0123456789012345678901234567890123456789012345678"); /* 49 bytes: longer than any stream id */
+    encode_request(&sb, &in);
+    ck_assert_int_eq(decode_request(&out, &sb), PROTO_EINVALID);
+    msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+START_TEST(test_reply_roundtrip_cursor_and_gap)
+{
+    proto_notification_t items[] = {{.id = 5, .ts = 1, .user_id = S("u"), .message = S("m"), .kind = S("k")}};
+    proto_reply_t in = {.status = PROTO_ST_OK, .list = true, .items = items, .nitems = 1, .cursor = S("17-0"), .gap = true}, out;
+    msgpack_sbuffer sb;
+    encode_reply(&sb, &in);
+    ck_assert_int_eq(proto_reply_decode(&out, sb.data, sb.size), 0);
+    ck_assert(str_eq(out.cursor, in.cursor));
+    ck_assert(out.gap);
+    ck_assert_uint_eq(out.nitems, 1);
+    ck_assert_uint_eq(out.items[0].id, 5);
+    proto_reply_dispose(&out);
+    msgpack_sbuffer_destroy(&sb);
+
+    in.gap = false, in.cursor = S("");
+    encode_reply(&sb, &in);
+    ck_assert_int_eq(proto_reply_decode(&out, sb.data, sb.size), 0);
+    ck_assert(!out.gap);
+    ck_assert_uint_eq(out.cursor.len, 0);
+    proto_reply_dispose(&out);
+    msgpack_sbuffer_destroy(&sb);
 }
 END_TEST
 
@@ -1173,7 +1251,9 @@ START_TEST(test_names)
     ck_assert_str_eq(proto_strerror(-99), "unknown error");
     ck_assert_str_eq(proto_op_name(PROTO_OP_PUBLISH), "publish");
     ck_assert_str_eq(proto_op_name(PROTO_OP_HEALTH), "health");
-    ck_assert_str_eq(proto_op_name((proto_op_t)7), "?");
+    ck_assert_str_eq(proto_op_name(PROTO_OP_WATCH), "watch");
+    ck_assert_str_eq(proto_op_name(PROTO_OP_SINCE), "since");
+    ck_assert_str_eq(proto_op_name((proto_op_t)9), "?");
     ck_assert_str_eq(proto_status_name(PROTO_ST_OK), "ok");
     ck_assert_str_eq(proto_status_name(PROTO_ST_BAD_VERSION), "bad_version");
     ck_assert_str_eq(proto_status_name((proto_status_t)6), "?");
@@ -1190,6 +1270,9 @@ static Suite *proto_suite(void)
     tcase_add_test(tc, test_request_roundtrip_mark_read);
     tcase_add_test(tc, test_request_roundtrip_mark_all_read);
     tcase_add_test(tc, test_request_roundtrip_health);
+    tcase_add_test(tc, test_request_roundtrip_since);
+    tcase_add_test(tc, test_request_roundtrip_watch);
+    tcase_add_test(tc, test_reply_roundtrip_cursor_and_gap);
     tcase_add_test(tc, test_request_unknown_keys_ignored);
     tcase_add_test(tc, test_reply_roundtrip_items);
     tcase_add_test(tc, test_reply_roundtrip_empty_list);

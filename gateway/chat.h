@@ -1,0 +1,71 @@
+/*
+ * Chat rooms with presence, as the seed's Socket.IO chat server has them (join, send_message, new_message,
+ * user_joined, user_left, online_users), for native and Socket.IO sessions alike.
+ *
+ * Rooms are process-wide: a room's members may sit on any loop thread. The room registry (members, in join order) is
+ * shared under a mutex; a message is rendered once per protocol and posted to each thread that has members in the
+ * room, where it goes to that thread's sessions. Presence (online_users) is coalesced: at most one update per room
+ * per window (50 ms, longer for big rooms), so a crowd joining does not send the member list once per join.
+ * Rooms span the loop threads of one gateway process (like Socket.IO without an adapter).
+ */
+#ifndef NOTIGATE_CHAT_H
+#define NOTIGATE_CHAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <h2o.h>
+#include <h2o/multithread.h>
+#include "json_out.h"
+#include "strmap.h"
+#include "valid.h"
+
+typedef struct st_gateway_t gateway_t;
+typedef struct st_gateway_thread_t gateway_thread_t;
+typedef struct st_session_t session_t;
+typedef struct st_chat_t chat_t;
+
+#define CHAT_DEFAULT_ROOM "lobby"
+#define CHAT_NAME_MAX 64 /* username: bytes of UTF-8 */
+
+/* The part of a thread: its sessions per room, and the receiver of other threads' posts. Embedded in the thread. */
+typedef struct st_chat_local_t {
+    strmap_t *rooms; /* room -> chat_local_room_t */
+    h2o_multithread_receiver_t receiver;
+    h2o_timeout_t presence; /* thread 0 only: the presence flusher */
+    h2o_timeout_entry_t presence_entry;
+} chat_local_t;
+
+/* A joined session's membership (session->chat). */
+typedef struct st_chat_member_t {
+    char username[CHAT_NAME_MAX + 1];
+    char room[VALID_USER_ID_MAX + 1];
+} chat_member_t;
+
+chat_t *chat_create(gateway_t *gw);
+void chat_destroy(chat_t *chat);
+
+/* Loop thread setup and teardown (after every session left). Thread 0 also runs the presence flusher. */
+void chat_local_init(gateway_thread_t *thread);
+void chat_local_dispose(gateway_thread_t *thread);
+
+/* Joins room (NULL or empty: the default) as username, leaving any room the session was in. Returns 0, or -1 with
+ * *code and *message set for the client (bad username or room). The others in the room get user_joined, everyone
+ * gets online_users soon after. */
+int chat_join(session_t *s, const char *username, size_t ulen, const char *room, size_t rlen, const char **code,
+              const char **message);
+
+/* Leaves the session's room, if any: the others get user_left and online_users. */
+void chat_leave(session_t *s);
+
+/* Sends new_message {sender, message, timestamp} to everyone in the session's room (the sender too). Returns 0, or -1
+ * with *code and *message set (not joined, bad message). */
+int chat_send_message(session_t *s, const char *message, size_t len, const char **code, const char **msg);
+
+/* The room's members' names as a JSON array into buf (for the joiner's answer). */
+void chat_online_users(session_t *s, json_out_t *buf);
+
+/* A username: 1-64 bytes of UTF-8, no control characters. */
+bool chat_valid_username(const char *s, size_t len);
+
+#endif

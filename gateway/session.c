@@ -1,0 +1,581 @@
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include "chat.h"
+#include "clock.h"
+#include "feed.h"
+#include "gateway.h"
+#include "http_parse.h"
+#include "log.h"
+#include "session.h"
+
+#define CLOSE_GRACE_US 2000000 /* a peer that does not answer our close frame within it is cut off */
+#define RESUME_PAGE 100
+
+typedef struct st_session_list_t {
+    h2o_linklist_t sessions; /* session_t by user_link */
+} session_list_t;
+
+static void on_zero(h2o_timeout_entry_t *entry);
+static void on_second(h2o_timeout_entry_t *entry);
+static void on_feed(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+static void resume_next(session_t *s);
+
+static const gateway_config_t *cfg_of(session_t *s)
+{
+    return &s->thread->gw->cfg;
+}
+
+/* ---- per thread ------------------------------------------------------------------------------------------------- */
+
+void sessions_init(gateway_thread_t *thread)
+{
+    sessions_t *ss = &thread->sessions;
+    ss->users = strmap_create();
+    h2o_linklist_init_anchor(&ss->all);
+    h2o_linklist_init_anchor(&ss->reap);
+    h2o_linklist_init_anchor(&ss->closing);
+    h2o_linklist_init_anchor(&ss->flush);
+    h2o_timeout_init(thread->loop, &ss->zero, 0);
+    ss->reap_entry.cb = on_zero;
+    h2o_timeout_init(thread->loop, &ss->heartbeat, (uint64_t)thread->gw->cfg.ws_ping_interval_ms);
+    h2o_timeout_init(thread->loop, &ss->second, 1000);
+    ss->second_entry.cb = on_second;
+    h2o_timeout_link(thread->loop, &ss->second, &ss->second_entry);
+    h2o_multithread_register_receiver(thread->ctx.queue, &ss->feed_receiver, on_feed);
+}
+
+static void schedule_zero(gateway_thread_t *thread)
+{
+    if (!h2o_timeout_is_linked(&thread->sessions.reap_entry))
+        h2o_timeout_link(thread->loop, &thread->sessions.zero, &thread->sessions.reap_entry);
+}
+
+/* Marks s dead and has it freed after the current event. */
+static void session_kill(session_t *s)
+{
+    if (s->reaping)
+        return;
+    s->dead = s->reaping = true;
+    if (h2o_linklist_is_linked(&s->reap_link))
+        h2o_linklist_unlink(&s->reap_link); /* from the closing list */
+    h2o_linklist_insert(&s->thread->sessions.reap, &s->reap_link);
+    schedule_zero(s->thread);
+}
+
+static void session_free(session_t *s)
+{
+    gateway_thread_t *thread = s->thread;
+    if (s->chat != NULL)
+        chat_leave(s);
+    if (s->user_len != 0) {
+        h2o_linklist_unlink(&s->user_link);
+        session_list_t *list = strmap_get(thread->sessions.users, s->user_id, s->user_len);
+        if (list != NULL && h2o_linklist_is_empty(&list->sessions)) {
+            strmap_remove(thread->sessions.users, s->user_id, s->user_len);
+            free(list);
+        }
+    }
+    if (s->resume.call != NULL)
+        upstream_call_cancel(s->resume.call);
+    for (size_t i = 0; i < s->resume.nbuffered; ++i)
+        feed_batch_release(s->resume.buffered[i].batch);
+    if (h2o_timeout_is_linked(&s->heartbeat_entry))
+        h2o_timeout_unlink(&s->heartbeat_entry);
+    if (h2o_linklist_is_linked(&s->flush_link))
+        h2o_linklist_unlink(&s->flush_link);
+    h2o_linklist_unlink(&s->all_link);
+    h2o_websocket_close(s->ws);
+    --thread->sessions.count;
+    free(s);
+}
+
+/* After the current event: write what sessions queued (reading what they sent meanwhile), then free dead sessions. */
+static void on_zero(h2o_timeout_entry_t *entry)
+{
+    gateway_thread_t *thread = H2O_STRUCT_FROM_MEMBER(gateway_thread_t, sessions.reap_entry, entry);
+    sessions_t *ss = &thread->sessions;
+    while (!h2o_linklist_is_empty(&ss->flush)) {
+        session_t *s = H2O_STRUCT_FROM_MEMBER(session_t, flush_link, ss->flush.next);
+        h2o_linklist_unlink(&s->flush_link);
+        if (s->ws->sock != NULL && !s->reaping)
+            h2o_websocket_proceed(s->ws); /* may queue more (answers to what it reads): they join the list */
+    }
+    while (!h2o_linklist_is_empty(&ss->reap)) {
+        session_t *s = H2O_STRUCT_FROM_MEMBER(session_t, reap_link, ss->reap.next);
+        h2o_linklist_unlink(&s->reap_link);
+        session_free(s);
+    }
+}
+
+static void on_second(h2o_timeout_entry_t *entry)
+{
+    gateway_thread_t *thread = H2O_STRUCT_FROM_MEMBER(gateway_thread_t, sessions.second_entry, entry);
+    uint64_t now = clock_mono_us();
+    for (h2o_linklist_t *l = thread->sessions.closing.next, *next; l != &thread->sessions.closing; l = next) {
+        next = l->next;
+        session_t *s = H2O_STRUCT_FROM_MEMBER(session_t, reap_link, l);
+        if (now >= s->close_deadline_us)
+            session_kill(s);
+    }
+    for (h2o_linklist_t *l = thread->sessions.all.next; l != &thread->sessions.all; l = l->next) {
+        session_t *s = H2O_STRUCT_FROM_MEMBER(session_t, all_link, l);
+        if (s->resume.wait_queue && !s->dead &&
+            wslay_event_get_queued_msg_length(s->ws->ws_ctx) < (size_t)thread->gw->cfg.ws_queue_max / 2) {
+            s->resume.wait_queue = false;
+            resume_next(s);
+        }
+    }
+    h2o_timeout_link(thread->loop, &thread->sessions.second, &thread->sessions.second_entry);
+}
+
+void sessions_close_all(gateway_thread_t *thread, uint16_t code, const char *reason)
+{
+    for (h2o_linklist_t *l = thread->sessions.all.next; l != &thread->sessions.all; l = l->next) {
+        session_t *s = H2O_STRUCT_FROM_MEMBER(session_t, all_link, l);
+        if (!s->dead)
+            session_close(s, code, reason);
+    }
+}
+
+void sessions_dispose(gateway_thread_t *thread)
+{
+    sessions_t *ss = &thread->sessions;
+    while (!h2o_linklist_is_empty(&ss->all))
+        session_kill(H2O_STRUCT_FROM_MEMBER(session_t, all_link, ss->all.next)), on_zero(&ss->reap_entry);
+    if (h2o_timeout_is_linked(&ss->reap_entry))
+        h2o_timeout_unlink(&ss->reap_entry);
+    h2o_timeout_unlink(&ss->second_entry);
+    h2o_timeout_dispose(thread->loop, &ss->zero);
+    h2o_timeout_dispose(thread->loop, &ss->heartbeat);
+    h2o_timeout_dispose(thread->loop, &ss->second);
+    while (!h2o_linklist_is_empty(&ss->feed_receiver._messages))
+        h2o_evloop_run(thread->loop, 0);
+    h2o_multithread_unregister_receiver(thread->ctx.queue, &ss->feed_receiver);
+    strmap_destroy(ss->users);
+}
+
+/* ---- sending ---------------------------------------------------------------------------------------------------- */
+
+static void schedule_flush(session_t *s)
+{
+    if (!h2o_linklist_is_linked(&s->flush_link)) {
+        h2o_linklist_insert(&s->thread->sessions.flush, &s->flush_link);
+        schedule_zero(s->thread);
+    }
+}
+
+void session_send(session_t *s, const char *frame, size_t len)
+{
+    if (s->dead)
+        return;
+    size_t queued = wslay_event_get_queued_msg_length(s->ws->ws_ctx);
+    if (queued + len > (size_t)cfg_of(s)->ws_queue_max) {
+        log_info("session closed: send queue full (the client does not read)", "sid=%s queued=%zu", s->sid, queued);
+        /* the close frame would wait behind what the client does not read: cut it off */
+        session_kill(s);
+        return;
+    }
+    struct wslay_event_msg msg = {.opcode = WSLAY_TEXT_FRAME, .msg = (const uint8_t *)frame, .msg_length = len};
+    if (wslay_event_queue_msg(s->ws->ws_ctx, &msg) != 0) {
+        session_kill(s); /* the connection is closing */
+        return;
+    }
+    schedule_flush(s);
+}
+
+void session_send_event(session_t *s, const char *event, const char *payload, size_t len)
+{
+    json_out_t *o = &s->thread->ws_out;
+    json_out_reset(o);
+    if (s->proto == SESSION_SOCKETIO) {
+        json_out_lit(o, "42[");
+        json_out_str(o, event, strlen(event));
+        json_out_lit(o, ",");
+    } else {
+        json_out_lit(o, "{\"type\":");
+        json_out_str(o, event, strlen(event));
+        json_out_lit(o, ",\"data\":");
+    }
+    json_out_raw(o, payload, len);
+    json_out_cstr(o, s->proto == SESSION_SOCKETIO ? "]" : "}");
+    session_send(s, o->buf, o->len);
+}
+
+void session_send_error(session_t *s, const char *code, const char *message)
+{
+    json_out_t payload = {NULL};
+    json_out_lit(&payload, "{\"code\":");
+    json_out_str(&payload, code, strlen(code));
+    json_out_lit(&payload, ",\"message\":");
+    json_out_str(&payload, message, strlen(message));
+    json_out_lit(&payload, "}");
+    session_send_event(s, "error", payload.buf, payload.len);
+    json_out_dispose(&payload);
+}
+
+void session_close(session_t *s, uint16_t code, const char *reason)
+{
+    if (s->dead)
+        return;
+    s->dead = true;
+    wslay_event_queue_close(s->ws->ws_ctx, code, (const uint8_t *)reason, strlen(reason));
+    s->close_deadline_us = clock_mono_us() + CLOSE_GRACE_US;
+    h2o_linklist_insert(&s->thread->sessions.closing, &s->reap_link);
+    schedule_flush(s);
+}
+
+/* ---- heartbeat -------------------------------------------------------------------------------------------------- */
+
+static void on_heartbeat(h2o_timeout_entry_t *entry)
+{
+    session_t *s = H2O_STRUCT_FROM_MEMBER(session_t, heartbeat_entry, entry);
+    const gateway_config_t *cfg = cfg_of(s);
+    uint64_t now = clock_mono_us();
+    if (s->dead)
+        return;
+    if (now - s->last_seen_us > (uint64_t)(cfg->ws_ping_interval_ms + cfg->ws_ping_timeout_ms) * 1000) {
+        log_info("session closed: no answer to pings", "sid=%s", s->sid);
+        session_close(s, SESSION_CLOSE_POLICY, "heartbeat timeout");
+        return;
+    }
+    if (s->proto == SESSION_SOCKETIO) {
+        socketio_ping(s);
+    } else {
+        struct wslay_event_msg ping = {.opcode = WSLAY_PING, .msg = NULL, .msg_length = 0};
+        if (wslay_event_queue_msg(s->ws->ws_ctx, &ping) == 0)
+            schedule_flush(s);
+    }
+    s->ping_sent_us = now;
+    h2o_timeout_link(s->thread->loop, &s->thread->sessions.heartbeat, &s->heartbeat_entry);
+}
+
+/* ---- receiving -------------------------------------------------------------------------------------------------- */
+
+static void on_ws_message(h2o_websocket_conn_t *conn, const struct wslay_event_on_msg_recv_arg *arg)
+{
+    session_t *s = conn->data;
+    if (arg == NULL) {
+        session_kill(s); /* closed, or a protocol error wslay already answered */
+        return;
+    }
+    s->last_seen_us = clock_mono_us();
+    if (s->dead)
+        return;
+    switch (arg->opcode) {
+    case WSLAY_TEXT_FRAME:
+        if (s->proto == SESSION_SOCKETIO)
+            socketio_on_message(s, (const char *)arg->msg, arg->msg_length);
+        else
+            native_on_message(s, (const char *)arg->msg, arg->msg_length);
+        break;
+    case WSLAY_BINARY_FRAME:
+        session_close(s, SESSION_CLOSE_UNSUPPORTED, "binary frames are not supported: send JSON text frames");
+        break;
+    default:
+        break; /* ping, pong, close: wslay answers them */
+    }
+}
+
+/* ---- notifications ---------------------------------------------------------------------------------------------- */
+
+static void send_notification_frame(session_t *s, const feed_item_t *it)
+{
+    if (s->proto == SESSION_SOCKETIO)
+        session_send(s, it->sio, it->sio_len);
+    else
+        session_send(s, it->native, it->native_len);
+    s->last_sent_id = it->id;
+}
+
+/* The resume is over: what the feed brought meanwhile goes out (what history did not), and the session is live. */
+static void resume_finish(session_t *s)
+{
+    for (size_t i = 0; i < s->resume.nbuffered; ++i) {
+        const feed_item_t *it = &s->resume.buffered[i].batch->items[s->resume.buffered[i].index];
+        if (it->id > s->last_sent_id)
+            send_notification_frame(s, it);
+        feed_batch_release(s->resume.buffered[i].batch);
+    }
+    s->resume.nbuffered = 0;
+    s->resume.active = false;
+}
+
+static void on_resume_reply(upstream_result_t *res, void *data)
+{
+    session_t *s = data;
+    s->resume.call = NULL;
+    const proto_reply_t *rep = res->outcome == UPSTREAM_OK && res->rep.status == PROTO_ST_OK ? &res->rep : NULL;
+    if (rep == NULL) {
+        log_warn("session resume failed: history unreachable", "sid=%s outcome=%s", s->sid, upstream_outcome_name(res->outcome));
+        upstream_result_dispose(res);
+        session_send_error(s, "resume_failed", "history is unreachable now; reconnect with since=<the last id you got>");
+        session_close(s, SESSION_CLOSE_TRY_AGAIN, "history unreachable");
+        return;
+    }
+    json_out_t *one = &s->thread->ws_one, *frame = &s->thread->ws_out;
+    for (size_t i = 0; i < rep->nitems && !s->dead; ++i) {
+        const proto_notification_t *it = rep->items + i;
+        if (it->id <= s->last_sent_id)
+            continue;
+        json_out_reset(one);
+        json_out_notification(one, it);
+        json_out_reset(frame);
+        feed_write_frame(frame, s->proto == SESSION_SOCKETIO, one->buf, one->len);
+        session_send(s, frame->buf, frame->len);
+        s->last_sent_id = it->id;
+    }
+    bool more = rep->has_more;
+    upstream_result_dispose(res);
+    if (s->dead)
+        return;
+    if (more || s->resume.again) {
+        s->resume.again = false;
+        resume_next(s);
+    } else {
+        resume_finish(s);
+    }
+}
+
+/* Reads the next page of what the session missed (ids above last_sent_id), unless its queue should drain first. */
+static void resume_next(session_t *s)
+{
+    if (wslay_event_get_queued_msg_length(s->ws->ws_ctx) >= (size_t)cfg_of(s)->ws_queue_max / 2) {
+        s->resume.wait_queue = true; /* on_second goes on once the client has read */
+        return;
+    }
+    proto_request_t req = {.op = PROTO_OP_SINCE, .user_id = {s->user_id, s->user_len}, .after = s->last_sent_id, .limit = RESUME_PAGE};
+    upstream_outcome_t outcome;
+    gateway_new_rid(s->thread->gw, req.rid);
+    s->resume.call = upstream_call(s->thread->history, &req, (uint32_t)cfg_of(s)->write_timeout_ms, on_resume_reply, s, &outcome);
+    if (s->resume.call == NULL) {
+        upstream_result_t res = {.outcome = outcome};
+        on_resume_reply(&res, s);
+    }
+}
+
+/* A session without since starts from the newest notification the user has now. */
+static void on_baseline_reply(upstream_result_t *res, void *data)
+{
+    session_t *s = data;
+    s->resume.call = NULL;
+    if (res->outcome == UPSTREAM_OK && res->rep.status == PROTO_ST_OK) {
+        s->last_sent_id = res->rep.nitems != 0 ? res->rep.items[0].id : 0;
+        s->has_baseline = true;
+    } else {
+        log_warn("session starts without a baseline: history unreachable", "sid=%s", s->sid);
+    }
+    upstream_result_dispose(res);
+    if (s->resume.again && s->has_baseline) {
+        s->resume.again = false;
+        resume_next(s);
+    } else {
+        resume_finish(s);
+    }
+}
+
+void session_attach_user(session_t *s, const char *user, size_t len, bool resume, uint64_t since)
+{
+    sessions_t *ss = &s->thread->sessions;
+    memcpy(s->user_id, user, len);
+    s->user_id[len] = '\0';
+    s->user_len = len;
+    session_list_t *list = strmap_get(ss->users, user, len);
+    if (list == NULL) {
+        if ((list = malloc(sizeof(*list))) == NULL)
+            abort();
+        h2o_linklist_init_anchor(&list->sessions);
+        strmap_set(ss->users, s->user_id, len, list);
+    }
+    h2o_linklist_insert(&list->sessions, &s->user_link);
+
+    s->resume.active = true; /* live notifications wait until we know where the session starts */
+    if (resume) {
+        s->last_sent_id = since;
+        s->has_baseline = true;
+        resume_next(s);
+        return;
+    }
+    proto_request_t req = {.op = PROTO_OP_PAGE, .user_id = {s->user_id, len}, .limit = 1};
+    upstream_outcome_t outcome;
+    gateway_new_rid(s->thread->gw, req.rid);
+    s->resume.call =
+        upstream_call(s->thread->history, &req, (uint32_t)cfg_of(s)->read_timeout_ms, on_baseline_reply, s, &outcome);
+    if (s->resume.call == NULL) {
+        upstream_result_t res = {.outcome = outcome};
+        on_baseline_reply(&res, s);
+    }
+}
+
+void sessions_deliver(gateway_thread_t *thread, feed_batch_t *batch)
+{
+    for (size_t i = 0; i < batch->n; ++i) {
+        const feed_item_t *it = batch->items + i;
+        session_list_t *list = strmap_get(thread->sessions.users, it->user, it->user_len);
+        if (list == NULL)
+            continue;
+        for (h2o_linklist_t *l = list->sessions.next; l != &list->sessions; l = l->next) {
+            session_t *s = H2O_STRUCT_FROM_MEMBER(session_t, user_link, l);
+            if (s->dead)
+                continue;
+            if (s->resume.active) {
+                if (s->resume.nbuffered < SESSION_RESUME_BUFFER) {
+                    feed_batch_retain(batch);
+                    s->resume.buffered[s->resume.nbuffered].batch = batch;
+                    s->resume.buffered[s->resume.nbuffered++].index = i;
+                } else {
+                    s->resume.again = true; /* history will have it */
+                }
+            } else if (it->id > s->last_sent_id) {
+                send_notification_frame(s, it);
+            }
+        }
+    }
+}
+
+void sessions_resync(gateway_thread_t *thread)
+{
+    for (h2o_linklist_t *l = thread->sessions.all.next; l != &thread->sessions.all; l = l->next) {
+        session_t *s = H2O_STRUCT_FROM_MEMBER(session_t, all_link, l);
+        if (s->dead || s->user_len == 0)
+            continue;
+        if (s->resume.active) {
+            s->resume.again = true;
+        } else if (s->has_baseline) {
+            s->resume.active = true;
+            resume_next(s);
+        }
+    }
+}
+
+static void on_feed(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    gateway_thread_t *thread = H2O_STRUCT_FROM_MEMBER(gateway_thread_t, sessions.feed_receiver, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        feed_delivery_t *d = H2O_STRUCT_FROM_MEMBER(feed_delivery_t, msg.link, messages->next);
+        h2o_linklist_unlink(&d->msg.link);
+        if (d->batch->resync)
+            sessions_resync(thread);
+        sessions_deliver(thread, d->batch);
+        feed_batch_release(d->batch);
+        free(d);
+    }
+}
+
+/* ---- opening ---------------------------------------------------------------------------------------------------- */
+
+static void random_sid(char *buf, size_t n)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned char raw[32];
+    if (n > sizeof(raw))
+        n = sizeof(raw);
+    if (getrandom(raw, n, 0) != (ssize_t)n)
+        abort();
+    for (size_t i = 0; i < n; ++i)
+        buf[i] = alphabet[raw[i] & 63];
+    buf[n] = '\0';
+}
+
+/* Upgrades req and starts a session; returns NULL (after answering) if req is not a WebSocket handshake. */
+static session_t *open_session(gateway_thread_t *thread, h2o_req_t *req, session_proto_t proto, route_t route, uint64_t started_us)
+{
+    const char *key;
+    if (h2o_is_websocket_handshake(req, &key) != 0 || key == NULL) {
+        /* HTTP/2 never matches: h2o 2.2 upgrades only HTTP/1.1 connections */
+        gateway_respond_error(thread, req, route, started_us, 400, "websocket_required",
+                              "this endpoint speaks WebSocket: send an HTTP/1.1 Upgrade: websocket request");
+        return NULL;
+    }
+    session_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        abort();
+    s->thread = thread;
+    s->proto = proto;
+    s->id = ((uint64_t)(thread->index + 1) << 56) | ++thread->sessions.next_id;
+    random_sid(s->sid, 20);
+    s->last_seen_us = clock_mono_us();
+    s->heartbeat_entry.cb = on_heartbeat;
+    h2o_linklist_insert(&thread->sessions.all, &s->all_link);
+    ++thread->sessions.count;
+    metrics_record(&thread->metrics, route, 101, clock_mono_us() - started_us);
+
+    s->ws = h2o_upgrade_to_websocket(req, key, s, on_ws_message);
+    wslay_event_config_set_max_recv_msg_length(s->ws->ws_ctx, (uint64_t)thread->gw->cfg.ws_max_message);
+    h2o_timeout_link(thread->loop, &thread->sessions.heartbeat, &s->heartbeat_entry);
+    return s;
+}
+
+int session_handle_native(gateway_thread_t *thread, h2o_req_t *req, const char *query, size_t query_len, uint64_t started_us)
+{
+    char user[VALID_USER_ID_MAX + 2], since_buf[32];
+    int ulen = query_get(query, query_len, "user_id", user, sizeof(user));
+    int slen = query_get(query, query_len, "since", since_buf, sizeof(since_buf));
+    uint64_t since = 0;
+    if (ulen == -2 || (ulen >= 0 && !valid_user_id(user, (size_t)ulen))) {
+        gateway_respond_error(thread, req, ROUTE_WS, started_us, 400, "invalid_user_id",
+                              "user_id must be 1-64 characters of A-Z a-z 0-9 _ . -");
+        return 0;
+    }
+    if (slen == -2 || (slen >= 0 && parse_u64(since_buf, (size_t)slen, UINT64_MAX, &since) != 0)) {
+        gateway_respond_error(thread, req, ROUTE_WS, started_us, 400, "invalid_cursor",
+                              "since must be the id of the last notification received (an integer)");
+        return 0;
+    }
+    if (slen >= 0 && ulen < 0) {
+        gateway_respond_error(thread, req, ROUTE_WS, started_us, 400, "invalid_user_id", "since needs a user_id");
+        return 0;
+    }
+    session_t *s = open_session(thread, req, SESSION_NATIVE, ROUTE_WS, started_us);
+    if (s == NULL)
+        return 0;
+    if (ulen > 0)
+        session_attach_user(s, user, (size_t)ulen, slen >= 0, since);
+    native_on_open(s);
+    return 0;
+}
+
+int session_handle_socketio(gateway_thread_t *thread, h2o_req_t *req, const char *query, size_t query_len, uint64_t started_us)
+{
+    char eio[8], transport[16];
+    int n = query_get(query, query_len, "EIO", eio, sizeof(eio));
+    if (n != 1 || eio[0] != '4') {
+        gateway_respond_error(thread, req, ROUTE_SOCKETIO, started_us, 400, "unsupported_protocol_version",
+                              "only Engine.IO v4 (Socket.IO v3 and v4 clients) is served: EIO=4");
+        return 0;
+    }
+    n = query_get(query, query_len, "transport", transport, sizeof(transport));
+    if (n < 0 || strcmp(transport, "websocket") != 0) {
+        gateway_respond_error(thread, req, ROUTE_SOCKETIO, started_us, 400, "transport_unknown",
+                              "only the websocket transport is served: connect with transports: [\"websocket\"]");
+        return 0;
+    }
+    char user[VALID_USER_ID_MAX + 2], since_buf[32];
+    int ulen = query_get(query, query_len, "user_id", user, sizeof(user));
+    int slen = query_get(query, query_len, "since", since_buf, sizeof(since_buf));
+    uint64_t since = 0;
+    if (ulen == -2 || (ulen >= 0 && !valid_user_id(user, (size_t)ulen))) {
+        gateway_respond_error(thread, req, ROUTE_SOCKETIO, started_us, 400, "invalid_user_id",
+                              "user_id must be 1-64 characters of A-Z a-z 0-9 _ . -");
+        return 0;
+    }
+    if (slen == -2 || (slen >= 0 && parse_u64(since_buf, (size_t)slen, UINT64_MAX, &since) != 0)) {
+        gateway_respond_error(thread, req, ROUTE_SOCKETIO, started_us, 400, "invalid_cursor",
+                              "since must be the id of the last notification received (an integer)");
+        return 0;
+    }
+    session_t *s = open_session(thread, req, SESSION_SOCKETIO, ROUTE_SOCKETIO, started_us);
+    if (s == NULL)
+        return 0;
+    random_sid(s->sio.sid, 20);
+    if (ulen > 0) {
+        memcpy(s->sio.user, user, (size_t)ulen);
+        s->sio.user_len = (size_t)ulen;
+    }
+    s->sio.has_since = slen >= 0;
+    s->sio.since = since;
+    socketio_on_open(s);
+    return 0;
+}

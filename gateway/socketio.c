@@ -1,0 +1,261 @@
+/*
+ * Socket.IO v5 over Engine.IO v4, WebSocket transport only (/socket.io/?EIO=4&transport=websocket), so that an
+ * unmodified socket.io-client 4.x with transports: ["websocket"] runs the seed's chat and receives notifications.
+ *
+ * Engine.IO packets (one per WebSocket text frame): 0 open (server), 1 close, 2 ping (server), 3 pong (client),
+ * 4 message, 6 noop. A message carries a Socket.IO packet: 0 CONNECT [nsp,][auth], 1 DISCONNECT, 2 EVENT
+ * [nsp,][ack id]["name",args...], 3 ACK [nsp,]ack id[args...], 4 CONNECT_ERROR; 5 and 6 (binary) are not served.
+ *
+ * Events: join (a username, or {username, room}), send_message ({message} or a string), leave; the server emits
+ * user_joined, online_users, new_message, user_left, notification and error, with the seed's payloads. An event
+ * sent with an acknowledgement gets [{"ok":true,...}] or [{"ok":false,"error":{code,message}}]. The user whose
+ * notifications the socket receives comes from auth {user_id, since} or from the query's user_id and since.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include "chat.h"
+#include "gateway.h"
+#include "json_out.h"
+#include "session.h"
+
+static void send_packet(session_t *s, const char *prefix, const char *json, size_t len)
+{
+    json_out_t *o = &s->thread->ws_out;
+    json_out_reset(o);
+    json_out_cstr(o, prefix);
+    if (json != NULL)
+        json_out_raw(o, json, len);
+    session_send(s, o->buf, o->len);
+}
+
+/* CONNECT_ERROR with a message (the client's connect_error event). */
+static void connect_error(session_t *s, const char *message)
+{
+    json_out_t o = {NULL};
+    json_out_lit(&o, "{\"message\":");
+    json_out_str(&o, message, strlen(message));
+    json_out_lit(&o, "}");
+    send_packet(s, "44", o.buf, o.len);
+    json_out_dispose(&o);
+}
+
+void socketio_on_open(session_t *s)
+{
+    const gateway_config_t *cfg = &s->thread->gw->cfg;
+    char open[256];
+    int n = snprintf(open, sizeof(open),
+                     "0{\"sid\":\"%s\",\"upgrades\":[],\"pingInterval\":%lld,\"pingTimeout\":%lld,\"maxPayload\":%lld}", s->sid,
+                     (long long)cfg->ws_ping_interval_ms, (long long)cfg->ws_ping_timeout_ms, (long long)cfg->ws_max_message);
+    session_send(s, open, (size_t)n);
+}
+
+void socketio_ping(session_t *s)
+{
+    session_send(s, "2", 1);
+}
+
+/* Sends the acknowledgement 43<id>[payload] if the client asked for one (id >= 0). */
+static void ack(session_t *s, long long id, const char *payload, size_t len)
+{
+    if (id < 0)
+        return;
+    char prefix[32];
+    snprintf(prefix, sizeof(prefix), "43%lld[", id);
+    json_out_t *o = &s->thread->ws_out;
+    json_out_reset(o);
+    json_out_cstr(o, prefix);
+    json_out_raw(o, payload, len);
+    json_out_lit(o, "]");
+    session_send(s, o->buf, o->len);
+}
+
+static void ack_error(session_t *s, long long id, const char *code, const char *message)
+{
+    json_out_t o = {NULL};
+    json_out_lit(&o, "{\"ok\":false,\"error\":{\"code\":");
+    json_out_str(&o, code, strlen(code));
+    json_out_lit(&o, ",\"message\":");
+    json_out_str(&o, message, strlen(message));
+    json_out_lit(&o, "}}");
+    if (id >= 0)
+        ack(s, id, o.buf, o.len);
+    else
+        session_send_error(s, code, message);
+    json_out_dispose(&o);
+}
+
+static void on_connect(session_t *s, const char *data, size_t len)
+{
+    const char *user = s->sio.user;
+    size_t user_len = s->sio.user_len;
+    bool has_since = s->sio.has_since;
+    uint64_t since = s->sio.since;
+    json_t *auth = NULL;
+
+    if (s->sio.connected)
+        return; /* a second CONNECT: nothing to do */
+    if (len != 0) {
+        json_error_t jerr;
+        auth = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!json_is_object(auth)) {
+            connect_error(s, "the CONNECT payload (auth) must be a JSON object");
+            goto Exit;
+        }
+        json_t *u = json_object_get(auth, "user_id"), *si = json_object_get(auth, "since");
+        if (u != NULL && !json_is_null(u)) {
+            if (!json_is_string(u) || !valid_user_id(json_string_value(u), json_string_length(u))) {
+                connect_error(s, "user_id must be 1-64 characters of A-Z a-z 0-9 _ . -");
+                goto Exit;
+            }
+            user = json_string_value(u);
+            user_len = json_string_length(u);
+        }
+        if (si != NULL && !json_is_null(si)) {
+            if (!json_is_integer(si) || json_integer_value(si) < 0) {
+                connect_error(s, "since must be the id of the last notification received");
+                goto Exit;
+            }
+            has_since = true;
+            since = (uint64_t)json_integer_value(si);
+        }
+    }
+    s->sio.connected = true;
+    json_out_t o = {NULL};
+    json_out_lit(&o, "{\"sid\":");
+    json_out_str(&o, s->sio.sid, strlen(s->sio.sid));
+    json_out_lit(&o, "}");
+    send_packet(s, "40", o.buf, o.len);
+    json_out_dispose(&o);
+    if (user_len != 0 && s->user_len == 0)
+        session_attach_user(s, user, user_len, has_since, since);
+Exit:
+    if (auth != NULL)
+        json_decref(auth);
+}
+
+static void ack_joined(session_t *s, long long id)
+{
+    if (id < 0)
+        return;
+    json_out_t o = {NULL};
+    json_out_lit(&o, "{\"ok\":true,\"room\":");
+    json_out_str(&o, s->chat->room, strlen(s->chat->room));
+    json_out_lit(&o, ",\"username\":");
+    json_out_str(&o, s->chat->username, strlen(s->chat->username));
+    json_out_lit(&o, ",\"online_users\":");
+    chat_online_users(s, &o);
+    json_out_lit(&o, "}");
+    ack(s, id, o.buf, o.len);
+    json_out_dispose(&o);
+}
+
+static void on_event(session_t *s, long long ack_id, const char *data, size_t len)
+{
+    json_error_t jerr;
+    const char *code, *message;
+    json_t *args = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    const char *name = json_is_array(args) ? json_string_value(json_array_get(args, 0)) : NULL;
+    json_t *arg = json_is_array(args) ? json_array_get(args, 1) : NULL;
+
+    if (name == NULL) {
+        ack_error(s, ack_id, "invalid_event", "an event is a JSON array starting with its name");
+    } else if (strcmp(name, "join") == 0) {
+        json_t *user = json_is_object(arg) ? json_object_get(arg, "username") : arg;
+        json_t *room = json_is_object(arg) ? json_object_get(arg, "room") : NULL;
+        if (!json_is_string(user) || (room != NULL && !json_is_null(room) && !json_is_string(room)))
+            ack_error(s, ack_id, "invalid_username", "join takes a username, or {username, room}");
+        else if (chat_join(s, json_string_value(user), json_string_length(user), json_string_value(room),
+                           json_is_string(room) ? json_string_length(room) : 0, &code, &message) != 0)
+            ack_error(s, ack_id, code, message);
+        else
+            ack_joined(s, ack_id);
+    } else if (strcmp(name, "send_message") == 0) {
+        json_t *msg = json_is_object(arg) ? json_object_get(arg, "message") : arg;
+        if (!json_is_string(msg))
+            ack_error(s, ack_id, "invalid_message", "send_message takes {message} or a string");
+        else if (chat_send_message(s, json_string_value(msg), json_string_length(msg), &code, &message) != 0)
+            ack_error(s, ack_id, code, message);
+        else
+            ack(s, ack_id, "{\"ok\":true}", 11);
+    } else if (strcmp(name, "leave") == 0) {
+        chat_leave(s);
+        ack(s, ack_id, "{\"ok\":true}", 11);
+    } else {
+        ack_error(s, ack_id, "unknown_event", "events are join, send_message and leave");
+    }
+    if (args != NULL)
+        json_decref(args);
+}
+
+void socketio_on_message(session_t *s, const char *data, size_t len)
+{
+    if (len == 0)
+        return;
+    switch (data[0]) {
+    case '1': /* close */
+        session_close(s, SESSION_CLOSE_NORMAL, "");
+        return;
+    case '2': /* a client ping (not in EIO 4, but harmless) */
+        session_send(s, "3", 1);
+        return;
+    case '3': /* pong: the heartbeat saw it (last_seen) */
+    case '5': /* upgrade, noop: nothing to do over WebSocket */
+    case '6':
+        return;
+    case '4':
+        break;
+    default:
+        session_send_error(s, "invalid_packet", "unknown Engine.IO packet type");
+        return;
+    }
+
+    /* a Socket.IO packet: type, [namespace ","], [ack id], [JSON] */
+    const char *p = data + 2, *end = data + len;
+    if (len < 2) {
+        session_send_error(s, "invalid_packet", "empty Socket.IO packet");
+        return;
+    }
+    char type = data[1];
+    bool other_nsp = false;
+    if (p < end && *p == '/') {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *nsp_end = comma != NULL ? comma : end;
+        other_nsp = !(nsp_end - p == 1); /* "/" alone is the default namespace */
+        p = comma != NULL ? comma + 1 : end;
+    }
+    long long ack_id = -1;
+    if (p < end && *p >= '0' && *p <= '9') {
+        ack_id = 0;
+        while (p < end && *p >= '0' && *p <= '9' && ack_id < 1000000000000LL)
+            ack_id = ack_id * 10 + (*p++ - '0');
+    }
+
+    switch (type) {
+    case '0':
+        if (other_nsp)
+            connect_error(s, "Invalid namespace");
+        else
+            on_connect(s, p, (size_t)(end - p));
+        break;
+    case '1':
+        if (!other_nsp)
+            session_close(s, SESSION_CLOSE_NORMAL, "");
+        break;
+    case '2':
+        if (other_nsp || !s->sio.connected)
+            ack_error(s, ack_id, "not_connected", "connect to the default namespace first");
+        else
+            on_event(s, ack_id, p, (size_t)(end - p));
+        break;
+    case '3': /* an acknowledgement from the client: we never ask for one */
+        break;
+    case '5':
+    case '6':
+        session_send_error(s, "unsupported", "binary events are not supported");
+        break;
+    default:
+        session_send_error(s, "invalid_packet", "unknown Socket.IO packet type");
+        break;
+    }
+}

@@ -1,0 +1,126 @@
+// The demo page: chat over the native WebSocket protocol (/v1/ws), live notifications for one user, and the merged
+// list from the REST API beside them. Reconnects with since=<last id> so that nothing published meanwhile is missed.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+let ws = null, userId = '', lastId = 0, joined = null, retry = 500;
+
+function item(list, html, cls) {
+  const li = document.createElement('li');
+  if (cls) li.className = cls;
+  li.append(...html);
+  list.prepend(li);
+  while (list.children.length > 200) list.lastChild.remove();
+  return li;
+}
+
+function text(s, cls) {
+  const span = document.createElement('span');
+  span.textContent = s;
+  if (cls) span.className = cls;
+  return span;
+}
+
+function setStatus(on, detail) {
+  $('status').textContent = on ? 'connected' : 'disconnected';
+  $('status').className = on ? 'on' : '';
+  $('sid').textContent = detail || '';
+  $('send').disabled = !(on && joined);
+}
+
+function connect() {
+  if (ws) { ws.onclose = null; ws.close(); }
+  let url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/ws`;
+  if (userId) url += `?user_id=${encodeURIComponent(userId)}` + (lastId ? `&since=${lastId}` : '');
+  ws = new WebSocket(url);
+  ws.onopen = () => { retry = 500; };
+  ws.onmessage = (ev) => onFrame(JSON.parse(ev.data));
+  ws.onclose = () => {
+    setStatus(false);
+    setTimeout(connect, retry);
+    retry = Math.min(retry * 2, 5000);
+  };
+}
+
+function onFrame(f) {
+  switch (f.type) {
+  case 'hello':
+    setStatus(true, `session ${f.data.sid}` + (f.data.user_id ? ` · user ${f.data.user_id}` : ''));
+    if (joined) ws.send(JSON.stringify({type: 'join', username: joined.username, room: joined.room}));
+    break;
+  case 'notification':
+    lastId = Math.max(lastId, f.data.id);
+    item($('live'), [text(f.data.message), text(` #${f.data.id} · ${f.data.kind}`, 'meta')], 'live');
+    refreshMerged();
+    break;
+  case 'joined':
+    joined = {username: f.data.username, room: f.data.room};
+    showOnline(f.data.online_users);
+    $('send').disabled = false;
+    item($('messages'), [text(`you joined ${f.data.room}`, 'meta')]);
+    break;
+  case 'online_users':
+    showOnline(f.data);
+    break;
+  case 'user_joined':
+    item($('messages'), [text(`${f.data} joined`, 'meta')]);
+    break;
+  case 'user_left':
+    item($('messages'), [text(`${f.data} left`, 'meta')]);
+    break;
+  case 'new_message':
+    item($('messages'), [text(f.data.sender + ': ', 'meta'), text(f.data.message)]);
+    break;
+  case 'error':
+    item($('messages'), [text(`${f.data.code}: ${f.data.message}`, 'error')]);
+    break;
+  }
+}
+
+function showOnline(names) {
+  $('online').textContent = names.join(', ');
+}
+
+async function refreshMerged() {
+  if (!userId) return;
+  const r = await fetch(`/v1/users/${encodeURIComponent(userId)}/notifications?limit=20`);
+  const body = await r.json();
+  const list = $('merged');
+  list.replaceChildren();
+  for (const n of [...body.realtime].reverse()) item(list, [text(n.message), text(` #${n.id} realtime`, 'meta')], 'live');
+  for (const n of [...body.historical].reverse())
+    item(list, [text(n.message), text(` #${n.id}${n.read ? ' read' : ''}`, 'meta')], n.read ? 'read' : '');
+  $('merged-meta').textContent = `unread ${body.unread_count ?? '?'}` + (body.partial ? ' · partial' : '');
+}
+
+$('join-form').onsubmit = (e) => {
+  e.preventDefault();
+  ws.send(JSON.stringify({type: 'join', username: $('username').value, room: $('room').value || undefined}));
+};
+$('send-form').onsubmit = (e) => {
+  e.preventDefault();
+  ws.send(JSON.stringify({type: 'send_message', message: $('message').value}));
+  $('message').value = '';
+};
+$('user-form').onsubmit = (e) => {
+  e.preventDefault();
+  userId = $('user-id').value.trim();
+  lastId = 0;
+  $('live').replaceChildren();
+  if (!$('publish-user').value) $('publish-user').value = userId;
+  connect();
+  refreshMerged();
+};
+$('publish-form').onsubmit = async (e) => {
+  e.preventDefault();
+  const r = await fetch('/v1/notifications', {
+    method: 'POST',
+    headers: {'content-type': 'application/json'},
+    body: JSON.stringify({user_id: $('publish-user').value.trim(), message: $('publish-message').value}),
+  });
+  const body = await r.json();
+  $('publish-result').textContent = r.ok ? `published #${body.id}` : `error ${r.status}: ${body.error.message}`;
+  if (r.ok) $('publish-message').value = '';
+};
+
+connect();
