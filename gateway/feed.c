@@ -5,9 +5,9 @@
 #include "gateway.h"
 #include "log.h"
 
-#define WATCH_WAIT_MS 20000   /* how long a notifier may hold our WATCH */
-#define WATCH_SLACK_MS 5000   /* on top of it, before we give up on the reply */
-#define RETRY_MS 250          /* after a failed WATCH */
+#define WATCH_WAIT_MS 20000 /* how long a notifier may hold our WATCH */
+#define WATCH_SLACK_MS 5000 /* on top of it, before we give up on the reply */
+#define RETRY_MS 250        /* after a failed WATCH */
 
 struct st_feed_t {
     gateway_thread_t *thread;

@@ -82,6 +82,7 @@ static void session_free(session_t *s)
         upstream_call_cancel(s->resume.call);
     for (size_t i = 0; i < s->resume.nbuffered; ++i)
         feed_batch_release(s->resume.buffered[i].batch);
+    free(s->resume.buffered);
     if (h2o_timeout_is_linked(&s->heartbeat_entry))
         h2o_timeout_unlink(&s->heartbeat_entry);
     if (h2o_linklist_is_linked(&s->flush_link))
@@ -299,6 +300,8 @@ static void resume_finish(session_t *s)
             send_notification_frame(s, it);
         feed_batch_release(s->resume.buffered[i].batch);
     }
+    free(s->resume.buffered);
+    s->resume.buffered = NULL;
     s->resume.nbuffered = 0;
     s->resume.active = false;
 }
@@ -346,7 +349,8 @@ static void resume_next(session_t *s)
         s->resume.wait_queue = true; /* on_second goes on once the client has read */
         return;
     }
-    proto_request_t req = {.op = PROTO_OP_SINCE, .user_id = {s->user_id, s->user_len}, .after = s->last_sent_id, .limit = RESUME_PAGE};
+    proto_request_t req = {
+        .op = PROTO_OP_SINCE, .user_id = {s->user_id, s->user_len}, .after = s->last_sent_id, .limit = RESUME_PAGE};
     upstream_outcome_t outcome;
     gateway_new_rid(s->thread->gw, req.rid);
     s->resume.call = upstream_call(s->thread->history, &req, (uint32_t)cfg_of(s)->write_timeout_ms, on_resume_reply, s, &outcome);
@@ -401,8 +405,7 @@ void session_attach_user(session_t *s, const char *user, size_t len, bool resume
     proto_request_t req = {.op = PROTO_OP_PAGE, .user_id = {s->user_id, len}, .limit = 1};
     upstream_outcome_t outcome;
     gateway_new_rid(s->thread->gw, req.rid);
-    s->resume.call =
-        upstream_call(s->thread->history, &req, (uint32_t)cfg_of(s)->read_timeout_ms, on_baseline_reply, s, &outcome);
+    s->resume.call = upstream_call(s->thread->history, &req, (uint32_t)cfg_of(s)->read_timeout_ms, on_baseline_reply, s, &outcome);
     if (s->resume.call == NULL) {
         upstream_result_t res = {.outcome = outcome};
         on_baseline_reply(&res, s);
@@ -421,6 +424,9 @@ void sessions_deliver(gateway_thread_t *thread, feed_batch_t *batch)
             if (s->dead)
                 continue;
             if (s->resume.active) {
+                if (s->resume.buffered == NULL &&
+                    (s->resume.buffered = malloc(SESSION_RESUME_BUFFER * sizeof(*s->resume.buffered))) == NULL)
+                    abort();
                 if (s->resume.nbuffered < SESSION_RESUME_BUFFER) {
                     feed_batch_retain(batch);
                     s->resume.buffered[s->resume.nbuffered].batch = batch;
@@ -508,31 +514,46 @@ static session_t *open_session(gateway_thread_t *thread, h2o_req_t *req, session
     return s;
 }
 
+/* Reads user_id and since from a session's query. Returns 0, or -1 after answering 400. *ulen is 0 without a user. */
+static int session_query(gateway_thread_t *thread, h2o_req_t *req, route_t route, const char *query, size_t query_len,
+                         uint64_t started_us, char user[VALID_USER_ID_MAX + 2], size_t *ulen, bool *has_since, uint64_t *since)
+{
+    char since_buf[32];
+    int n = query_get(query, query_len, "user_id", user, VALID_USER_ID_MAX + 2);
+    int slen = query_get(query, query_len, "since", since_buf, sizeof(since_buf));
+    if (n == -2 || (n >= 0 && !valid_user_id(user, (size_t)n))) {
+        gateway_respond_error(thread, req, route, started_us, 400, "invalid_user_id",
+                              "user_id must be 1-64 characters of A-Z a-z 0-9 _ . -");
+        return -1;
+    }
+    *since = 0;
+    if (slen == -2 || (slen >= 0 && parse_u64(since_buf, (size_t)slen, UINT64_MAX, since) != 0)) {
+        gateway_respond_error(thread, req, route, started_us, 400, "invalid_cursor",
+                              "since must be the id of the last notification received (an integer)");
+        return -1;
+    }
+    *ulen = n > 0 ? (size_t)n : 0;
+    *has_since = slen >= 0;
+    return 0;
+}
+
 int session_handle_native(gateway_thread_t *thread, h2o_req_t *req, const char *query, size_t query_len, uint64_t started_us)
 {
-    char user[VALID_USER_ID_MAX + 2], since_buf[32];
-    int ulen = query_get(query, query_len, "user_id", user, sizeof(user));
-    int slen = query_get(query, query_len, "since", since_buf, sizeof(since_buf));
-    uint64_t since = 0;
-    if (ulen == -2 || (ulen >= 0 && !valid_user_id(user, (size_t)ulen))) {
-        gateway_respond_error(thread, req, ROUTE_WS, started_us, 400, "invalid_user_id",
-                              "user_id must be 1-64 characters of A-Z a-z 0-9 _ . -");
+    char user[VALID_USER_ID_MAX + 2];
+    size_t ulen;
+    bool has_since;
+    uint64_t since;
+    if (session_query(thread, req, ROUTE_WS, query, query_len, started_us, user, &ulen, &has_since, &since) != 0)
         return 0;
-    }
-    if (slen == -2 || (slen >= 0 && parse_u64(since_buf, (size_t)slen, UINT64_MAX, &since) != 0)) {
-        gateway_respond_error(thread, req, ROUTE_WS, started_us, 400, "invalid_cursor",
-                              "since must be the id of the last notification received (an integer)");
-        return 0;
-    }
-    if (slen >= 0 && ulen < 0) {
+    if (has_since && ulen == 0) {
         gateway_respond_error(thread, req, ROUTE_WS, started_us, 400, "invalid_user_id", "since needs a user_id");
         return 0;
     }
     session_t *s = open_session(thread, req, SESSION_NATIVE, ROUTE_WS, started_us);
     if (s == NULL)
         return 0;
-    if (ulen > 0)
-        session_attach_user(s, user, (size_t)ulen, slen >= 0, since);
+    if (ulen != 0)
+        session_attach_user(s, user, ulen, has_since, since);
     native_on_open(s);
     return 0;
 }
@@ -552,29 +573,19 @@ int session_handle_socketio(gateway_thread_t *thread, h2o_req_t *req, const char
                               "only the websocket transport is served: connect with transports: [\"websocket\"]");
         return 0;
     }
-    char user[VALID_USER_ID_MAX + 2], since_buf[32];
-    int ulen = query_get(query, query_len, "user_id", user, sizeof(user));
-    int slen = query_get(query, query_len, "since", since_buf, sizeof(since_buf));
-    uint64_t since = 0;
-    if (ulen == -2 || (ulen >= 0 && !valid_user_id(user, (size_t)ulen))) {
-        gateway_respond_error(thread, req, ROUTE_SOCKETIO, started_us, 400, "invalid_user_id",
-                              "user_id must be 1-64 characters of A-Z a-z 0-9 _ . -");
+    char user[VALID_USER_ID_MAX + 2];
+    size_t ulen;
+    bool has_since;
+    uint64_t since;
+    if (session_query(thread, req, ROUTE_SOCKETIO, query, query_len, started_us, user, &ulen, &has_since, &since) != 0)
         return 0;
-    }
-    if (slen == -2 || (slen >= 0 && parse_u64(since_buf, (size_t)slen, UINT64_MAX, &since) != 0)) {
-        gateway_respond_error(thread, req, ROUTE_SOCKETIO, started_us, 400, "invalid_cursor",
-                              "since must be the id of the last notification received (an integer)");
-        return 0;
-    }
     session_t *s = open_session(thread, req, SESSION_SOCKETIO, ROUTE_SOCKETIO, started_us);
     if (s == NULL)
         return 0;
     random_sid(s->sio.sid, 20);
-    if (ulen > 0) {
-        memcpy(s->sio.user, user, (size_t)ulen);
-        s->sio.user_len = (size_t)ulen;
-    }
-    s->sio.has_since = slen >= 0;
+    memcpy(s->sio.user, user, ulen);
+    s->sio.user_len = ulen;
+    s->sio.has_since = has_since;
     s->sio.since = since;
     socketio_on_open(s);
     return 0;

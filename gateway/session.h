@@ -31,11 +31,11 @@ typedef enum en_session_proto_t { SESSION_NATIVE = 0, SESSION_SOCKETIO = 1 } ses
 
 /* WebSocket close codes used */
 #define SESSION_CLOSE_NORMAL 1000
-#define SESSION_CLOSE_GOING_AWAY 1001     /* the gateway stops */
-#define SESSION_CLOSE_UNSUPPORTED 1003    /* binary frames */
-#define SESSION_CLOSE_POLICY 1008         /* send queue over its bound (the client does not read), idle timeout */
-#define SESSION_CLOSE_TOO_BIG 1009        /* a message over the size limit (wslay closes with it) */
-#define SESSION_CLOSE_TRY_AGAIN 1013      /* the history needed to resume is not reachable now: reconnect with since */
+#define SESSION_CLOSE_GOING_AWAY 1001  /* the gateway stops */
+#define SESSION_CLOSE_UNSUPPORTED 1003 /* binary frames */
+#define SESSION_CLOSE_POLICY 1008      /* send queue over its bound (the client does not read), idle timeout */
+#define SESSION_CLOSE_TOO_BIG 1009     /* a message over the size limit (wslay closes with it) */
+#define SESSION_CLOSE_TRY_AGAIN 1013   /* the history needed to resume is not reachable now: reconnect with since */
 
 #define SESSION_RESUME_BUFFER 64 /* live notifications held while a resume reads history; beyond, history is read again */
 
@@ -49,8 +49,8 @@ typedef struct st_sessions_t {
     h2o_timeout_t heartbeat; /* ping interval */
     h2o_timeout_t second;    /* 1 s: closing sessions whose peer does not answer the close, resumes waiting to go on */
     h2o_timeout_entry_t second_entry;
-    h2o_linklist_t closing; /* sessions that sent a close frame, by reap_link, with close_deadline_us */
-    h2o_linklist_t flush;   /* sessions with frames queued, written after the current event */
+    h2o_linklist_t closing;                   /* sessions that sent a close frame, by reap_link, with close_deadline_us */
+    h2o_linklist_t flush;                     /* sessions with frames queued, written after the current event */
     h2o_multithread_receiver_t feed_receiver; /* feed batches, from the feed's thread */
     uint64_t next_id;
     unsigned count;
@@ -60,16 +60,16 @@ struct st_session_t {
     gateway_thread_t *thread;
     h2o_websocket_conn_t *ws;
     session_proto_t proto;
-    uint64_t id; /* unique in the process: thread index in the top 8 bits */
+    uint64_t id;  /* unique in the process: thread index in the top 8 bits */
     char sid[24]; /* the id shown to clients (Engine.IO / Socket.IO sid, native welcome) */
     char user_id[VALID_USER_ID_MAX + 1];
-    size_t user_len; /* 0: no user, no notifications */
-    bool dead;       /* closed or closing: nothing more is sent, it is freed soon */
-    bool reaping;    /* on the reap list: freed after the current event */
+    size_t user_len;   /* 0: no user, no notifications */
+    bool dead;         /* closed or closing: nothing more is sent, it is freed soon */
+    bool reaping;      /* on the reap list: freed after the current event */
     bool has_baseline; /* last_sent_id says where the session is (a resync can go on from it) */
     struct {
-        bool connected; /* the client connected to the default namespace */
-        char sid[24];   /* the socket's id in the namespace */
+        bool connected;                   /* the client connected to the default namespace */
+        char sid[24];                     /* the socket's id in the namespace */
         char user[VALID_USER_ID_MAX + 1]; /* user_id and since from the handshake's query, used at CONNECT */
         size_t user_len;
         bool has_since;
@@ -80,15 +80,15 @@ struct st_session_t {
     /* notifications */
     uint64_t last_sent_id;
     struct {
-        bool active;                 /* reading what the session missed from history */
-        bool again;                  /* live notifications were dropped meanwhile: read history once more */
-        bool wait_queue;             /* paused until the send queue drains */
-        upstream_call_t *call;       /* the SINCE call in flight */
-        size_t nbuffered;            /* live notifications that came meanwhile */
-        struct {
+        bool active;           /* reading what the session missed from history */
+        bool again;            /* live notifications were dropped meanwhile: read history once more */
+        bool wait_queue;       /* paused until the send queue drains */
+        upstream_call_t *call; /* the SINCE call in flight */
+        size_t nbuffered;      /* live notifications that came meanwhile (up to SESSION_RESUME_BUFFER) */
+        struct st_session_buffered_t {
             feed_batch_t *batch;
             size_t index;
-        } buffered[SESSION_RESUME_BUFFER];
+        } * buffered; /* allocated while needed: an idle session stays small */
     } resume;
     /* chat */
     struct st_chat_member_t *chat; /* NULL until joined */
