@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "log.h"
+#include "notify_lua.h"
 #include "store.h"
 #include "valid.h"
 
@@ -13,23 +14,9 @@
 
 /* KEYS: seq, idem, user set, unread set, stream. ARGV: user, message, kind, retention ms, idempotency ttl s.
  * Returns {id, ts, replayed}. */
-static const char PUBLISH_LUA[] =
-    "local prev = redis.call('GET', KEYS[2])\n"
-    "if prev then\n"
-    "  local sep = string.find(prev, ':', 1, true)\n"
-    "  return {tonumber(string.sub(prev, 1, sep - 1)), tonumber(string.sub(prev, sep + 1)), 1}\n"
-    "end\n"
-    "local id = redis.call('INCR', KEYS[1])\n"
-    "local t = redis.call('TIME')\n"
-    "local ts = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local sid, sts = string.format('%d', id), string.format('%d', ts)\n"
-    "redis.call('HSET', 'ng:n:' .. sid, 'u', ARGV[1], 'm', ARGV[2], 'k', ARGV[3], 'ts', sts, 'r', '0')\n"
-    "redis.call('ZADD', KEYS[3], sid, sid)\n"
-    "redis.call('ZADD', KEYS[4], sid, sid)\n"
-    "redis.call('XADD', KEYS[5], 'MINID', '~', string.format('%d', ts - tonumber(ARGV[4])), '*',\n"
-    "           't', 'n', 'id', sid, 'u', ARGV[1], 'm', ARGV[2], 'k', ARGV[3], 'ts', sts)\n"
-    "redis.call('SET', KEYS[2], sid .. ':' .. sts, 'EX', ARGV[5])\n"
-    "return {id, ts, 0}\n";
+static const char PUBLISH_LUA[] = NOTIFY_PUBLISH_LUA
+    "local id, ts, replayed = publish(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])\n"
+    "return {id, ts, replayed}\n";
 
 /* KEYS: user set, unread set. ARGV: user (not used), before (0: from the newest), limit.
  * Returns {unread count, more, id, message, kind, ts, read, id, ...}, newest first. */

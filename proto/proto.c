@@ -172,6 +172,11 @@ static int pack_kv_str(msgpack_packer *pk, const char *key, proto_str_t s)
     return pack_key(pk, key) || pack_str(pk, s);
 }
 
+static int pack_kv_bin(msgpack_packer *pk, const char *key, proto_str_t s)
+{
+    return pack_key(pk, key) || msgpack_pack_bin(pk, s.len) || (s.len > 0 && msgpack_pack_bin_body(pk, s.ptr, s.len));
+}
+
 static int pack_kv_u64(msgpack_packer *pk, const char *key, uint64_t v)
 {
     return pack_key(pk, key) || msgpack_pack_uint64(pk, v);
@@ -184,8 +189,10 @@ int proto_request_encode(const proto_request_t *req, proto_write_cb write, void 
 
     bool user = req->op != PROTO_OP_HEALTH && req->op != PROTO_OP_WATCH, publish = req->op == PROTO_OP_PUBLISH,
          page = req->op == PROTO_OP_PAGE || req->op == PROTO_OP_RECENT, one = req->op == PROTO_OP_MARK_READ,
-         since = req->op == PROTO_OP_SINCE, watch = req->op == PROTO_OP_WATCH;
-    size_t n = 3 + user + 2 * publish + 2 * page + one + 2 * since + 2 * watch;
+         since = req->op == PROTO_OP_SINCE, watch = req->op == PROTO_OP_WATCH, forward = req->op == PROTO_OP_FORWARD;
+    if (forward)
+        user = false;
+    size_t n = 3 + user + 2 * publish + 2 * page + one + 2 * since + 2 * watch + 5 * forward;
 
     if (msgpack_pack_map(&pk, n) || pack_kv_u64(&pk, "v", PROTO_VERSION) || pack_kv_u64(&pk, "op", req->op) ||
         pack_key(&pk, "rid") || msgpack_pack_bin(&pk, PROTO_RID_LEN) || msgpack_pack_bin_body(&pk, req->rid, PROTO_RID_LEN))
@@ -201,6 +208,10 @@ int proto_request_encode(const proto_request_t *req, proto_write_cb write, void 
     if (since && (pack_kv_u64(&pk, "after", req->after) || pack_kv_u64(&pk, "limit", req->limit)))
         return -1;
     if (watch && (pack_kv_str(&pk, "cursor", req->cursor) || pack_kv_u64(&pk, "wait", req->wait_ms)))
+        return -1;
+    if (forward && (pack_kv_str(&pk, "method", req->method) || pack_kv_str(&pk, "path", req->path) ||
+                    pack_kv_str(&pk, "query", req->query) || pack_kv_bin(&pk, "body", req->body) ||
+                    pack_kv_str(&pk, "idem", req->idempotency_key)))
         return -1;
     return 0;
 }
@@ -224,6 +235,7 @@ int proto_reply_encode(const proto_reply_t *rep, proto_write_cb write, void *dat
     n += rep->redis_ok ? 1 : 0;
     n += rep->cursor.len != 0 ? 1 : 0;
     n += rep->gap ? 1 : 0;
+    n += rep->http_status != 0 ? 3 : 0;
 
     if (msgpack_pack_map(&pk, n) || pack_kv_u64(&pk, "v", PROTO_VERSION) || pack_kv_u64(&pk, "st", rep->status))
         return -1;
@@ -250,6 +262,9 @@ int proto_reply_encode(const proto_reply_t *rep, proto_write_cb write, void *dat
     if (rep->cursor.len != 0 && pack_kv_str(&pk, "cursor", rep->cursor))
         return -1;
     if (rep->gap && (pack_key(&pk, "gap") || msgpack_pack_true(&pk)))
+        return -1;
+    if (rep->http_status != 0 && (pack_kv_u64(&pk, "status", rep->http_status) || pack_kv_str(&pk, "ctype", rep->content_type) ||
+                                  pack_kv_bin(&pk, "body", rep->body)))
         return -1;
     return 0;
 }
@@ -300,6 +315,16 @@ static bool get_str(const msgpack_object *o, proto_str_t *s)
     return true;
 }
 
+/* A str or a bin, as bytes. */
+static bool get_bytes(const msgpack_object *o, proto_str_t *s)
+{
+    if (o->type == MSGPACK_OBJECT_BIN) {
+        *s = (proto_str_t){o->via.bin.ptr, o->via.bin.size};
+        return true;
+    }
+    return get_str(o, s);
+}
+
 static bool get_bool(const msgpack_object *o, bool *b)
 {
     if (o->type != MSGPACK_OBJECT_BOOLEAN)
@@ -329,7 +354,7 @@ int proto_request_decode(proto_request_t *req, const void *buf, size_t len)
     const msgpack_object_map *map;
     uint64_t version = 0, op = 0, limit = 0, wait = 0;
     bool have_rid = false, have_user = false, have_msg = false, have_kind = false, have_id = false, have_limit = false,
-         have_after = false, have_cursor = false;
+         have_after = false, have_cursor = false, have_method = false, have_path = false;
     int rv;
 
     memset(req, 0, sizeof(*req));
@@ -367,6 +392,16 @@ int proto_request_decode(proto_request_t *req, const void *buf, size_t len)
             ok = have_cursor = get_str(v, &req->cursor) && req->cursor.len <= PROTO_CURSOR_MAX;
         } else if (key_is(k, "wait")) {
             ok = get_u64(v, &wait) && wait <= PROTO_WATCH_WAIT_MAX;
+        } else if (key_is(k, "method")) {
+            ok = have_method = get_str(v, &req->method) && req->method.len >= 1 && req->method.len <= 16;
+        } else if (key_is(k, "path")) {
+            ok = have_path = get_str(v, &req->path) && req->path.len >= 1 && req->path.len <= 2048 && req->path.ptr[0] == '/';
+        } else if (key_is(k, "query")) {
+            ok = get_str(v, &req->query) && req->query.len <= 4096;
+        } else if (key_is(k, "body")) {
+            ok = get_bytes(v, &req->body) && req->body.len <= PROTO_FORWARD_BODY_MAX;
+        } else if (key_is(k, "idem")) {
+            ok = get_str(v, &req->idempotency_key) && req->idempotency_key.len <= 255;
         }
         if (!ok)
             goto Exit;
@@ -376,10 +411,10 @@ int proto_request_decode(proto_request_t *req, const void *buf, size_t len)
         rv = PROTO_EVERSION;
         goto Exit;
     }
-    if (!have_rid || op < PROTO_OP_PUBLISH || op > PROTO_OP_SINCE)
+    if (!have_rid || op < PROTO_OP_PUBLISH || op > PROTO_OP_FORWARD)
         goto Exit;
     req->op = (proto_op_t)op;
-    if (req->op != PROTO_OP_HEALTH && req->op != PROTO_OP_WATCH && !(have_user && valid_user_id(req->user_id.ptr, req->user_id.len)))
+    if (req->op != PROTO_OP_HEALTH && req->op != PROTO_OP_WATCH && req->op != PROTO_OP_FORWARD && !(have_user && valid_user_id(req->user_id.ptr, req->user_id.len)))
         goto Exit;
     switch (req->op) {
     case PROTO_OP_PUBLISH:
@@ -406,6 +441,10 @@ int proto_request_decode(proto_request_t *req, const void *buf, size_t len)
         if (!have_cursor)
             goto Exit;
         req->wait_ms = (uint32_t)wait;
+        break;
+    case PROTO_OP_FORWARD:
+        if (!have_method || !have_path)
+            goto Exit;
         break;
     default:
         break;
@@ -467,6 +506,14 @@ int proto_reply_decode(proto_reply_t *rep, const void *buf, size_t len)
             ok = get_str(v, &rep->cursor) && rep->cursor.len <= PROTO_CURSOR_MAX;
         } else if (key_is(k, "gap")) {
             ok = get_bool(v, &rep->gap);
+        } else if (key_is(k, "status")) {
+            uint64_t st = 0;
+            ok = get_u64(v, &st) && st >= 100 && st <= 599;
+            rep->http_status = (uint32_t)st;
+        } else if (key_is(k, "ctype")) {
+            ok = get_str(v, &rep->content_type) && rep->content_type.len <= 128;
+        } else if (key_is(k, "body")) {
+            ok = get_bytes(v, &rep->body) && rep->body.len <= PROTO_FORWARD_BODY_MAX;
         } else if (key_is(k, "items")) {
             if ((ok = v->type == MSGPACK_OBJECT_ARRAY && !rep->list)) {
                 rep->list = true;
@@ -523,7 +570,7 @@ const char *proto_strerror(int err)
 
 const char *proto_op_name(proto_op_t op)
 {
-    static const char *names[] = {"?", "publish", "page", "recent", "mark_read", "mark_all_read", "health", "watch", "since"};
+    static const char *names[] = {"?", "publish", "page", "recent", "mark_read", "mark_all_read", "health", "watch", "since", "forward"};
     return (unsigned)op < sizeof(names) / sizeof(names[0]) ? names[op] : "?";
 }
 

@@ -4,10 +4,11 @@
  * One definition, msgpack-encoded (msgpack-c), versioned. Every frame is one msgpack map with short string keys:
  *
  *   request  {"v":1, "op":<proto_op_t>, "rid":bin16, "user":str, "msg":str, "kind":str, "before":uint, "after":uint,
- *             "limit":uint, "id":uint, "cursor":str, "wait":uint}              (fields by op, see proto_op_t)
+ *             "limit":uint, "id":uint, "cursor":str, "wait":uint,
+ *             "method":str, "path":str, "query":str, "body":bin, "idem":str}   (fields by op, see proto_op_t)
  *   reply    {"v":1, "st":<proto_status_t>, "err":str, "by":str, "id":uint, "ts":int,
  *             "items":[[id, ts, user, msg, kind, read], ...], "unread":uint, "more":bool, "count":uint, "redis":bool,
- *             "cursor":str, "gap":bool}
+ *             "cursor":str, "gap":bool, "status":uint, "ctype":str, "body":bin}
  *
  * Unknown keys are ignored, so a newer peer may add fields; a frame whose "v" is not PROTO_VERSION is refused with
  * PROTO_EVERSION (a worker answers it with PROTO_ST_BAD_VERSION). Decoding never trusts the bytes: sizes are checked
@@ -29,6 +30,7 @@
 #define PROTO_WATCH_MAX 1000              /* most notifications one WATCH reply carries */
 #define PROTO_WATCH_WAIT_MAX 60000        /* longest a WATCH may be held, ms */
 #define PROTO_CURSOR_MAX 48               /* longest cursor (a Redis stream id, "ms-seq") */
+#define PROTO_FORWARD_BODY_MAX (1024 * 1024) /* largest body a FORWARD carries either way */
 
 typedef enum en_proto_op_t {
     PROTO_OP_PUBLISH = 1,       /* history: user, msg, kind, rid -> id, ts (idempotent by rid) */
@@ -41,6 +43,8 @@ typedef enum en_proto_op_t {
                                  * first), the new cursor, and gap if some were lost; held up to wait ms if none yet.
                                  * An empty cursor answers at once with the current one. */
     PROTO_OP_SINCE = 8,         /* history: user, after, limit -> items with ids above after, oldest first, more */
+    PROTO_OP_FORWARD = 9,       /* any worker kind behind the route table: an HTTP request (method, path, query, body,
+                                 * idempotency key) -> an HTTP answer (status, content type, body) */
 } proto_op_t;
 
 typedef enum en_proto_status_t {
@@ -75,6 +79,8 @@ typedef struct st_proto_request_t {
     uint32_t limit;
     proto_str_t cursor; /* WATCH: where the caller is in the event stream; empty: now */
     uint32_t wait_ms;   /* WATCH: how long to hold the request when nothing is new */
+    proto_str_t method, path, query, body; /* FORWARD: the client's request (path without the query) */
+    proto_str_t idempotency_key;            /* FORWARD: the client's Idempotency-Key header, or empty */
 } proto_request_t;
 
 typedef struct st_proto_notification_t {
@@ -101,6 +107,8 @@ typedef struct st_proto_reply_t {
     bool redis_ok;         /* HEALTH from history-svc */
     proto_str_t cursor;    /* WATCH: pass it in the next WATCH */
     bool gap;              /* WATCH: notifications after the given cursor were lost (the caller must resync) */
+    uint32_t http_status;  /* FORWARD: the HTTP status to answer (0: not a FORWARD reply) */
+    proto_str_t content_type, body; /* FORWARD */
 } proto_reply_t;
 
 /* Output sink for the encoders (same shape as msgpack_packer_write): returns 0 on success. */

@@ -538,6 +538,46 @@ START_TEST(test_request_roundtrip_watch)
 }
 END_TEST
 
+START_TEST(test_roundtrip_forward)
+{
+    static const char body[] = "{\"customer_id\":\"c1\",\"items\":[]}\0binary"; /* a body may hold any bytes */
+    proto_request_t in = sample_request(PROTO_OP_FORWARD), out;
+    in.method = S("POST");
+    in.path = S("/v1/orders");
+    in.query = S("dry_run=1");
+    in.body = (proto_str_t){body, sizeof(body) - 1};
+    in.idempotency_key = S("order-42");
+    msgpack_sbuffer sb;
+    encode_request(&sb, &in);
+    ck_assert_int_eq(decode_request(&out, &sb), 0);
+    ck_assert_int_eq(out.op, PROTO_OP_FORWARD);
+    ck_assert(str_eq(out.method, in.method) && str_eq(out.path, in.path) && str_eq(out.query, in.query));
+    ck_assert(str_eq(out.body, in.body) && str_eq(out.idempotency_key, in.idempotency_key));
+    ck_assert_uint_eq(out.user_id.len, 0);
+    msgpack_sbuffer_destroy(&sb);
+
+    in.path = S("v1/orders"); /* a path starts with a slash */
+    encode_request(&sb, &in);
+    ck_assert_int_eq(decode_request(&out, &sb), PROTO_EINVALID);
+    msgpack_sbuffer_destroy(&sb);
+    in.path = S("/x");
+    in.method = S("");
+    encode_request(&sb, &in);
+    ck_assert_int_eq(decode_request(&out, &sb), PROTO_EINVALID);
+    msgpack_sbuffer_destroy(&sb);
+
+    proto_reply_t rin = {.status = PROTO_ST_OK, .http_status = 409, .content_type = S("application/json"),
+                         .body = S("{\"status\":\"failed\",\"error\":\"insufficient stock\"}")},
+                  rout;
+    encode_reply(&sb, &rin);
+    ck_assert_int_eq(proto_reply_decode(&rout, sb.data, sb.size), 0);
+    ck_assert_uint_eq(rout.http_status, 409);
+    ck_assert(str_eq(rout.content_type, rin.content_type) && str_eq(rout.body, rin.body));
+    proto_reply_dispose(&rout);
+    msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
 START_TEST(test_reply_roundtrip_cursor_and_gap)
 {
     proto_notification_t items[] = {{.id = 5, .ts = 1, .user_id = S("u"), .message = S("m"), .kind = S("k")}};
@@ -1253,7 +1293,8 @@ START_TEST(test_names)
     ck_assert_str_eq(proto_op_name(PROTO_OP_HEALTH), "health");
     ck_assert_str_eq(proto_op_name(PROTO_OP_WATCH), "watch");
     ck_assert_str_eq(proto_op_name(PROTO_OP_SINCE), "since");
-    ck_assert_str_eq(proto_op_name((proto_op_t)9), "?");
+    ck_assert_str_eq(proto_op_name(PROTO_OP_FORWARD), "forward");
+    ck_assert_str_eq(proto_op_name((proto_op_t)10), "?");
     ck_assert_str_eq(proto_status_name(PROTO_ST_OK), "ok");
     ck_assert_str_eq(proto_status_name(PROTO_ST_BAD_VERSION), "bad_version");
     ck_assert_str_eq(proto_status_name((proto_status_t)6), "?");
@@ -1273,6 +1314,7 @@ static Suite *proto_suite(void)
     tcase_add_test(tc, test_request_roundtrip_since);
     tcase_add_test(tc, test_request_roundtrip_watch);
     tcase_add_test(tc, test_reply_roundtrip_cursor_and_gap);
+    tcase_add_test(tc, test_roundtrip_forward);
     tcase_add_test(tc, test_request_unknown_keys_ignored);
     tcase_add_test(tc, test_reply_roundtrip_items);
     tcase_add_test(tc, test_reply_roundtrip_empty_list);
