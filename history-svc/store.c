@@ -1,11 +1,11 @@
 #include <inttypes.h>
-#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "log.h"
 #include "notify_lua.h"
+#include "redis_script.h"
 #include "store.h"
 #include "valid.h"
 
@@ -81,44 +81,51 @@ static const char MARK_ALL_READ_LUA[] =
     "end\n"
     "return {#ids, upto}\n";
 
-typedef struct st_script_t {
-    const char *name;
-    const char *body;
-    char sha[41];
-} script_t;
-
 enum { SCRIPT_PUBLISH, SCRIPT_PAGE, SCRIPT_SINCE, SCRIPT_MARK_READ, SCRIPT_MARK_ALL_READ, SCRIPT_COUNT };
 
 struct st_history_store_t {
     redis_client_t *rc;
     int64_t retention_ms;
-    script_t scripts[SCRIPT_COUNT];
+    redis_script_t scripts[SCRIPT_COUNT];
 };
 
-#define MAX_ARGS 16
-
-/* One script run in flight: its arguments are copied into arena so that a NOSCRIPT retry can resend them. */
-typedef struct st_eval_t {
+/* One operation in flight. */
+typedef struct st_op_t {
     history_store_t *store;
-    const script_t *script;
     proto_op_t op;
     history_store_cb cb;
     void *data;
-    bool retried;
-    int argc;
-    const char *argv[MAX_ARGS];
-    size_t argvlen[MAX_ARGS];
-    uint64_t marked; /* MARK_ALL_READ: ids marked by earlier batches */
-    size_t arena_used, arena_size;
-    char arena[];
-} eval_t;
+    uint64_t marked; /* MARK_ALL_READ: ids marked by the batches so far */
+    size_t user_len;
+    char user[VALID_USER_ID_MAX + 1];
+} op_t;
 
-static void sha1_hex(const char *s, char out[41])
+/* The arguments of one script call: keys then others, formatted into a local buffer. */
+typedef struct st_args_t {
+    const char *v[16];
+    size_t len[16];
+    int n;
+    char buf[512];
+    size_t used;
+} args_t;
+
+static void arg(args_t *a, const char *s, size_t len)
 {
-    unsigned char md[SHA_DIGEST_LENGTH];
-    SHA1((const unsigned char *)s, strlen(s), md);
-    for (int i = 0; i < SHA_DIGEST_LENGTH; ++i)
-        sprintf(out + 2 * i, "%02x", md[i]);
+    a->v[a->n] = s;
+    a->len[a->n++] = len;
+}
+
+static void argf(args_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void argf(args_t *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(a->buf + a->used, sizeof(a->buf) - a->used, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(a->buf) - a->used)
+        abort(); /* sized for the longest keys: a bug, not an input */
+    arg(a, a->buf + a->used, (size_t)n);
+    a->used += (size_t)n + 1;
 }
 
 history_store_t *history_store_create(redis_client_t *rc, int64_t stream_retention_ms)
@@ -128,13 +135,11 @@ history_store_t *history_store_create(redis_client_t *rc, int64_t stream_retenti
         abort();
     store->rc = rc;
     store->retention_ms = stream_retention_ms;
-    store->scripts[SCRIPT_PUBLISH] = (script_t){"publish", PUBLISH_LUA};
-    store->scripts[SCRIPT_PAGE] = (script_t){"page", PAGE_LUA};
-    store->scripts[SCRIPT_SINCE] = (script_t){"since", SINCE_LUA};
-    store->scripts[SCRIPT_MARK_READ] = (script_t){"mark_read", MARK_READ_LUA};
-    store->scripts[SCRIPT_MARK_ALL_READ] = (script_t){"mark_all_read", MARK_ALL_READ_LUA};
-    for (int i = 0; i < SCRIPT_COUNT; ++i)
-        sha1_hex(store->scripts[i].body, store->scripts[i].sha);
+    redis_script_init(&store->scripts[SCRIPT_PUBLISH], "publish", PUBLISH_LUA);
+    redis_script_init(&store->scripts[SCRIPT_PAGE], "page", PAGE_LUA);
+    redis_script_init(&store->scripts[SCRIPT_SINCE], "since", SINCE_LUA);
+    redis_script_init(&store->scripts[SCRIPT_MARK_READ], "mark_read", MARK_READ_LUA);
+    redis_script_init(&store->scripts[SCRIPT_MARK_ALL_READ], "mark_all_read", MARK_ALL_READ_LUA);
     return store;
 }
 
@@ -143,66 +148,24 @@ void history_store_destroy(history_store_t *store)
     free(store);
 }
 
-/* ---- building a script call ------------------------------------------------------------------------------------- */
-
-static eval_t *eval_new(history_store_t *store, int script, proto_op_t op, history_store_cb cb, void *data, size_t arena)
+static void finish(op_t *o, proto_reply_t *rep)
 {
-    eval_t *e = malloc(sizeof(*e) + arena);
-    if (e == NULL)
-        abort();
-    *e = (eval_t){.store = store, .script = &store->scripts[script], .op = op, .cb = cb, .data = data, .arena_size = arena};
-    return e;
+    o->cb(rep, o->data);
+    free(o);
 }
 
-static void eval_arg(eval_t *e, const char *s, size_t len)
-{
-    if (e->argc >= MAX_ARGS || e->arena_size - e->arena_used < len)
-        abort(); /* sized by the caller: a bug, not an input */
-    memcpy(e->arena + e->arena_used, s, len);
-    e->argv[e->argc] = e->arena + e->arena_used;
-    e->argvlen[e->argc++] = len;
-    e->arena_used += len;
-}
-
-static void eval_argf(eval_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void eval_argf(eval_t *e, const char *fmt, ...)
-{
-    char buf[160];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    eval_arg(e, buf, (size_t)n);
-}
-
-/* Starts the argument list: EVALSHA <sha> <nkeys>. Keys and arguments follow. */
-static void eval_begin(eval_t *e, int nkeys)
-{
-    e->argc = 0;
-    e->arena_used = 0;
-    eval_arg(e, "EVALSHA", 7);
-    eval_arg(e, e->script->sha, 40);
-    eval_argf(e, "%d", nkeys);
-}
-
-static void finish(eval_t *e, proto_reply_t *rep)
-{
-    e->cb(rep, e->data);
-    free(e);
-}
-
-static void finish_error(eval_t *e, proto_status_t status, const char *reason)
+static void finish_error(op_t *o, proto_status_t status, const char *reason)
 {
     proto_reply_t rep = {.status = status, .error = {reason, strlen(reason)}};
-    finish(e, &rep);
+    finish(o, &rep);
 }
 
-static void on_eval_reply(redisReply *reply, void *data);
+static void on_script_reply(redisReply *reply, void *data);
 
-static void eval_send(eval_t *e)
+static void run(op_t *o, int script, int nkeys, args_t *a)
 {
-    if (redis_client_command(e->store->rc, on_eval_reply, e, 0, e->argc, e->argv, e->argvlen) != 0)
-        finish_error(e, PROTO_ST_UNAVAILABLE, "redis unavailable");
+    if (redis_script_run(o->store->rc, &o->store->scripts[script], nkeys, a->n, a->v, a->len, on_script_reply, o) != 0)
+        finish_error(o, PROTO_ST_UNAVAILABLE, "redis unavailable");
 }
 
 /* ---- reply parsing ---------------------------------------------------------------------------------------------- */
@@ -223,26 +186,27 @@ static bool reply_u64(const redisReply *r, uint64_t *v)
     return false;
 }
 
-static void on_publish(eval_t *e, redisReply *r)
+static void on_publish(op_t *o, redisReply *r)
 {
     uint64_t id, ts, replayed;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || !reply_u64(r->element[0], &id) || !reply_u64(r->element[1], &ts) ||
         !reply_u64(r->element[2], &replayed)) {
-        finish_error(e, PROTO_ST_INTERNAL, "unexpected reply to publish");
+        finish_error(o, PROTO_ST_INTERNAL, "unexpected reply to publish");
         return;
     }
     if (replayed)
         log_info("publish replayed: request already applied", "id=%" PRIu64, id);
     proto_reply_t rep = {.status = PROTO_ST_OK, .id = id, .ts = (int64_t)ts};
-    finish(e, &rep);
+    finish(o, &rep);
 }
 
-static void on_page(eval_t *e, redisReply *r, proto_str_t user)
+/* PAGE and SINCE: {unread, more, id, message, kind, ts, read, ...} */
+static void on_page(op_t *o, redisReply *r)
 {
     uint64_t unread, more;
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || (r->elements - 2) % 5 != 0 || !reply_u64(r->element[0], &unread) ||
         !reply_u64(r->element[1], &more)) {
-        finish_error(e, PROTO_ST_INTERNAL, "unexpected reply to page");
+        finish_error(o, PROTO_ST_INTERNAL, "unexpected reply to page");
         return;
     }
     size_t n = (r->elements - 2) / 5;
@@ -255,177 +219,152 @@ static void on_page(eval_t *e, redisReply *r, proto_str_t user)
         proto_notification_t *it = items + i;
         if (!reply_u64(f[0], &it->id) || f[1]->type != REDIS_REPLY_STRING || f[2]->type != REDIS_REPLY_STRING ||
             !reply_u64(f[3], &ts) || !reply_u64(f[4], &read)) {
-            finish_error(e, PROTO_ST_INTERNAL, "unexpected notification record");
+            finish_error(o, PROTO_ST_INTERNAL, "unexpected notification record");
             return;
         }
         it->ts = (int64_t)ts;
         it->read = read != 0;
-        it->user_id = user;
+        it->user_id = (proto_str_t){o->user, o->user_len};
         it->message = (proto_str_t){f[1]->str, f[1]->len};
         it->kind = (proto_str_t){f[2]->str, f[2]->len};
     }
     proto_reply_t rep = {
         .status = PROTO_ST_OK, .list = true, .items = items, .nitems = n, .unread_count = unread, .has_more = more != 0};
-    finish(e, &rep);
+    finish(o, &rep);
 }
 
-static void issue_mark_all(eval_t *e, proto_str_t user, uint64_t upto);
+static void mark_all(op_t *o, uint64_t upto);
 
-static void on_eval_reply(redisReply *r, void *data)
+static void on_script_reply(redisReply *r, void *data)
 {
-    eval_t *e = data;
+    op_t *o = data;
 
     if (r == NULL) {
-        finish_error(e, PROTO_ST_UNAVAILABLE, "redis unavailable");
+        finish_error(o, PROTO_ST_UNAVAILABLE, "redis unavailable");
         return;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        if (!e->retried && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-            /* Redis lost its script cache (restart, SCRIPT FLUSH): send the body once; it is cached again */
-            e->retried = true;
-            e->argv[0] = "EVAL";
-            e->argvlen[0] = 4;
-            e->argv[1] = e->script->body;
-            e->argvlen[1] = strlen(e->script->body);
-            eval_send(e);
-            return;
-        }
         char q[256];
-        log_error("redis script failed", "script=%s error=%s", e->script->name, log_quote(q, sizeof(q), r->str));
-        finish_error(e, strncmp(r->str, "LOADING", 7) == 0 ? PROTO_ST_UNAVAILABLE : PROTO_ST_INTERNAL, "redis error");
+        log_error("redis script failed", "op=%s error=%s", proto_op_name(o->op), log_quote(q, sizeof(q), r->str));
+        finish_error(o, strncmp(r->str, "LOADING", 7) == 0 ? PROTO_ST_UNAVAILABLE : PROTO_ST_INTERNAL, "redis error");
         return;
     }
-    e->retried = false;
-
-    /* the user id is the first ARGV of every script: 3 + nkeys */
-    switch (e->op) {
+    switch (o->op) {
     case PROTO_OP_PUBLISH:
-        on_publish(e, r);
+        on_publish(o, r);
         break;
     case PROTO_OP_PAGE:
     case PROTO_OP_SINCE:
-        on_page(e, r, (proto_str_t){e->argv[5], e->argvlen[5]});
+        on_page(o, r);
         break;
     case PROTO_OP_MARK_READ: {
         proto_reply_t rep = {.status = r->type == REDIS_REPLY_INTEGER && r->integer == 1 ? PROTO_ST_OK : PROTO_ST_NOT_FOUND};
         if (rep.status != PROTO_ST_OK)
             rep.error = (proto_str_t){"no such notification for this user", 34};
-        finish(e, &rep);
+        finish(o, &rep);
     } break;
     case PROTO_OP_MARK_ALL_READ: {
         uint64_t n, upto;
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !reply_u64(r->element[0], &n) || !reply_u64(r->element[1], &upto)) {
-            finish_error(e, PROTO_ST_INTERNAL, "unexpected reply to mark_all_read");
+            finish_error(o, PROTO_ST_INTERNAL, "unexpected reply to mark_all_read");
             break;
         }
-        e->marked += n;
+        o->marked += n;
         if (n == MARK_ALL_BATCH) {
-            issue_mark_all(e, (proto_str_t){e->argv[6], e->argvlen[6]}, upto);
+            mark_all(o, upto);
         } else {
-            proto_reply_t rep = {.status = PROTO_ST_OK, .count = e->marked};
-            finish(e, &rep);
+            proto_reply_t rep = {.status = PROTO_ST_OK, .count = o->marked};
+            finish(o, &rep);
         }
     } break;
     default:
-        finish_error(e, PROTO_ST_INTERNAL, "unexpected operation");
+        finish_error(o, PROTO_ST_INTERNAL, "unexpected operation");
         break;
     }
 }
 
 /* ---- operations ------------------------------------------------------------------------------------------------- */
 
-static void issue_mark_all(eval_t *e, proto_str_t user, uint64_t upto)
+static void mark_all(op_t *o, uint64_t upto)
 {
-    char userbuf[VALID_USER_ID_MAX + 1];
-    memcpy(userbuf, user.ptr, user.len); /* user points into the arena that eval_begin reuses */
-    eval_begin(e, 3);
-    eval_argf(e, "ng:u:%.*s:unread", (int)user.len, userbuf);
-    eval_arg(e, "ng:stream", 9);
-    eval_arg(e, "ng:seq", 6);
-    eval_arg(e, userbuf, user.len);
-    eval_argf(e, "%" PRIu64, upto);
-    eval_argf(e, "%d", MARK_ALL_BATCH);
-    eval_argf(e, "%" PRId64, e->store->retention_ms);
-    eval_send(e);
+    args_t a = {.n = 0};
+    argf(&a, "ng:u:%s:unread", o->user);
+    arg(&a, "ng:stream", 9);
+    arg(&a, "ng:seq", 6);
+    arg(&a, o->user, o->user_len);
+    argf(&a, "%" PRIu64, upto);
+    argf(&a, "%d", MARK_ALL_BATCH);
+    argf(&a, "%" PRId64, o->store->retention_ms);
+    run(o, SCRIPT_MARK_ALL_READ, 3, &a);
 }
 
 static void on_ping(redisReply *r, void *data)
 {
-    eval_t *e = data;
+    op_t *o = data;
     proto_reply_t rep = {.status = PROTO_ST_OK, .redis_ok = r != NULL && r->type != REDIS_REPLY_ERROR};
-    finish(e, &rep);
+    finish(o, &rep);
 }
 
 void history_store_execute(history_store_t *store, const proto_request_t *req, history_store_cb cb, void *data)
 {
     const proto_str_t u = req->user_id;
-    eval_t *e;
+    op_t *o = calloc(1, sizeof(*o));
+    args_t a = {.n = 0};
+    if (o == NULL)
+        abort();
+    *o = (op_t){.store = store, .op = req->op, .cb = cb, .data = data, .user_len = u.len};
+    if (u.len != 0)
+        memcpy(o->user, u.ptr, u.len); /* validated by the decoder: at most VALID_USER_ID_MAX */
 
     switch (req->op) {
     case PROTO_OP_PUBLISH: {
         char rid[PROTO_RID_LEN * 2 + 1];
         for (int i = 0; i < PROTO_RID_LEN; ++i)
             sprintf(rid + 2 * i, "%02x", req->rid[i]);
-        e = eval_new(store, SCRIPT_PUBLISH, req->op, cb, data, 600 + 2 * u.len + req->message.len + req->kind.len);
-        eval_begin(e, 5);
-        eval_arg(e, "ng:seq", 6);
-        eval_argf(e, "ng:idem:%s", rid);
-        eval_argf(e, "ng:u:%.*s", (int)u.len, u.ptr);
-        eval_argf(e, "ng:u:%.*s:unread", (int)u.len, u.ptr);
-        eval_arg(e, "ng:stream", 9);
-        eval_arg(e, u.ptr, u.len);
-        eval_arg(e, req->message.ptr, req->message.len);
-        eval_arg(e, req->kind.ptr, req->kind.len);
-        eval_argf(e, "%" PRId64, store->retention_ms);
-        eval_argf(e, "%d", IDEMPOTENCY_TTL_S);
-        break;
+        arg(&a, "ng:seq", 6);
+        argf(&a, "ng:idem:%s", rid);
+        argf(&a, "ng:u:%s", o->user);
+        argf(&a, "ng:u:%s:unread", o->user);
+        arg(&a, "ng:stream", 9);
+        arg(&a, o->user, o->user_len);
+        arg(&a, req->message.ptr, req->message.len);
+        arg(&a, req->kind.ptr, req->kind.len);
+        argf(&a, "%" PRId64, store->retention_ms);
+        argf(&a, "%d", IDEMPOTENCY_TTL_S);
+        run(o, SCRIPT_PUBLISH, 5, &a);
+        return;
     }
     case PROTO_OP_PAGE:
-        e = eval_new(store, SCRIPT_PAGE, req->op, cb, data, 400 + 3 * u.len);
-        eval_begin(e, 2);
-        eval_argf(e, "ng:u:%.*s", (int)u.len, u.ptr);
-        eval_argf(e, "ng:u:%.*s:unread", (int)u.len, u.ptr);
-        eval_arg(e, u.ptr, u.len); /* not used by the script: it puts the user at argv[5], where on_page finds it */
-        eval_argf(e, "%" PRIu64, req->before);
-        eval_argf(e, "%" PRIu32, req->limit);
-        break;
     case PROTO_OP_SINCE:
-        e = eval_new(store, SCRIPT_SINCE, req->op, cb, data, 400 + 3 * u.len);
-        eval_begin(e, 2);
-        eval_argf(e, "ng:u:%.*s", (int)u.len, u.ptr);
-        eval_argf(e, "ng:u:%.*s:unread", (int)u.len, u.ptr);
-        eval_arg(e, u.ptr, u.len); /* not used by the script: it puts the user at argv[5], where on_page finds it */
-        eval_argf(e, "%" PRIu64, req->after);
-        eval_argf(e, "%" PRIu32, req->limit);
-        break;
+        argf(&a, "ng:u:%s", o->user);
+        argf(&a, "ng:u:%s:unread", o->user);
+        arg(&a, o->user, o->user_len);
+        argf(&a, "%" PRIu64, req->op == PROTO_OP_PAGE ? req->before : req->after);
+        argf(&a, "%" PRIu32, req->limit);
+        run(o, req->op == PROTO_OP_PAGE ? SCRIPT_PAGE : SCRIPT_SINCE, 2, &a);
+        return;
     case PROTO_OP_MARK_READ:
-        e = eval_new(store, SCRIPT_MARK_READ, req->op, cb, data, 400 + 2 * u.len);
-        eval_begin(e, 2);
-        eval_argf(e, "ng:u:%.*s:unread", (int)u.len, u.ptr);
-        eval_arg(e, "ng:stream", 9);
-        eval_arg(e, u.ptr, u.len);
-        eval_argf(e, "%" PRIu64, req->id);
-        eval_argf(e, "%" PRId64, store->retention_ms);
-        break;
+        argf(&a, "ng:u:%s:unread", o->user);
+        arg(&a, "ng:stream", 9);
+        arg(&a, o->user, o->user_len);
+        argf(&a, "%" PRIu64, req->id);
+        argf(&a, "%" PRId64, store->retention_ms);
+        run(o, SCRIPT_MARK_READ, 2, &a);
+        return;
     case PROTO_OP_MARK_ALL_READ:
-        e = eval_new(store, SCRIPT_MARK_ALL_READ, req->op, cb, data, 400 + 2 * u.len);
-        issue_mark_all(e, u, 0);
+        mark_all(o, 0);
         return;
     case PROTO_OP_HEALTH: {
         static const char *argv[] = {"PING"};
         static const size_t argvlen[] = {4};
-        e = eval_new(store, SCRIPT_PAGE, req->op, cb, data, 0);
-        if (redis_client_command(store->rc, on_ping, e, 0, 1, argv, argvlen) != 0) {
+        if (redis_client_command(store->rc, on_ping, o, 0, 1, argv, argvlen) != 0) {
             proto_reply_t rep = {.status = PROTO_ST_OK, .redis_ok = false};
-            finish(e, &rep);
+            finish(o, &rep);
         }
         return;
     }
-    default: {
-        proto_reply_t rep = {.status = PROTO_ST_BAD_REQUEST, .error = {"operation not served by history-svc", 35}};
-        cb(&rep, data);
+    default:
+        finish_error(o, PROTO_ST_BAD_REQUEST, "operation not served by history-svc");
         return;
     }
-    }
-    eval_send(e);
 }
