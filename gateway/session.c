@@ -93,6 +93,19 @@ static void session_free(session_t *s)
     free(s);
 }
 
+/* Queues the pending close frame of a closing session once wslay has handed every frame queued before it to the
+ * socket: wslay sends control frames ahead of queued messages and sends nothing after a close, so queued at once the
+ * close would drop them (an error frame explaining the close, say). Then writes it. */
+static void close_if_drained(session_t *s)
+{
+    if (s->close_code == 0 || s->reaping || wslay_event_get_queued_msg_count(s->ws->ws_ctx) != 0)
+        return;
+    wslay_event_queue_close(s->ws->ws_ctx, s->close_code, (const uint8_t *)s->close_reason, strlen(s->close_reason));
+    s->close_code = 0;
+    if (s->ws->sock != NULL)
+        h2o_websocket_proceed(s->ws);
+}
+
 /* After the current event: write what sessions queued (reading what they sent meanwhile), then free dead sessions. */
 static void on_zero(h2o_timeout_entry_t *entry)
 {
@@ -101,8 +114,10 @@ static void on_zero(h2o_timeout_entry_t *entry)
     while (!h2o_linklist_is_empty(&ss->flush)) {
         session_t *s = H2O_STRUCT_FROM_MEMBER(session_t, flush_link, ss->flush.next);
         h2o_linklist_unlink(&s->flush_link);
-        if (s->ws->sock != NULL && !s->reaping)
+        if (s->ws->sock != NULL && !s->reaping) {
             h2o_websocket_proceed(s->ws); /* may queue more (answers to what it reads): they join the list */
+            close_if_drained(s);
+        }
     }
     while (!h2o_linklist_is_empty(&ss->reap)) {
         session_t *s = H2O_STRUCT_FROM_MEMBER(session_t, reap_link, ss->reap.next);
@@ -120,11 +135,13 @@ static void on_second(h2o_timeout_entry_t *entry)
         session_t *s = H2O_STRUCT_FROM_MEMBER(session_t, reap_link, l);
         if (now >= s->close_deadline_us)
             session_kill(s);
+        else
+            close_if_drained(s); /* its queue was still being written (or the upgrade was not done) at the last flush */
     }
     for (h2o_linklist_t *l = thread->sessions.all.next; l != &thread->sessions.all; l = l->next) {
         session_t *s = H2O_STRUCT_FROM_MEMBER(session_t, all_link, l);
         if (s->resume.wait_queue && !s->dead &&
-            wslay_event_get_queued_msg_length(s->ws->ws_ctx) < (size_t)thread->gw->cfg.ws_queue_max / 2) {
+            wslay_event_get_queued_msg_length(s->ws->ws_ctx) < (size_t)thread->gw->cfg.ws_queue_max / 4) {
             s->resume.wait_queue = false;
             resume_next(s);
         }
@@ -222,7 +239,8 @@ void session_close(session_t *s, uint16_t code, const char *reason)
     if (s->dead)
         return;
     s->dead = true;
-    wslay_event_queue_close(s->ws->ws_ctx, code, (const uint8_t *)reason, strlen(reason));
+    s->close_code = code; /* sent by close_if_drained after what is queued */
+    s->close_reason = reason;
     s->close_deadline_us = clock_mono_us() + CLOSE_GRACE_US;
     h2o_linklist_insert(&s->thread->sessions.closing, &s->reap_link);
     schedule_flush(s);
@@ -319,6 +337,8 @@ static void on_resume_reply(upstream_result_t *res, void *data)
         return;
     }
     json_out_t *one = &s->thread->ws_one, *frame = &s->thread->ws_out;
+    size_t half = (size_t)cfg_of(s)->ws_queue_max / 2;
+    bool paced = false;
     for (size_t i = 0; i < rep->nitems && !s->dead; ++i) {
         const proto_notification_t *it = rep->items + i;
         if (it->id <= s->last_sent_id)
@@ -327,6 +347,13 @@ static void on_resume_reply(upstream_result_t *res, void *data)
         json_out_notification(one, it);
         json_out_reset(frame);
         feed_write_frame(frame, s->proto == SESSION_SOCKETIO, one->buf, one->len);
+        /* a page can be bigger than the queue's bound (100 large notifications): queued at once it would cut off the
+         * session, and the client's next resume would fail the same way. The rest waits until the client has read. */
+        size_t queued = wslay_event_get_queued_msg_length(s->ws->ws_ctx);
+        if (queued != 0 && queued + frame->len > half) {
+            paced = true;
+            break;
+        }
         session_send(s, frame->buf, frame->len);
         s->last_sent_id = it->id;
     }
@@ -334,7 +361,9 @@ static void on_resume_reply(upstream_result_t *res, void *data)
     upstream_result_dispose(res);
     if (s->dead)
         return;
-    if (more || s->resume.again) {
+    if (paced) {
+        s->resume.wait_queue = true; /* on_second reads on from last_sent_id once the queue has drained */
+    } else if (more || s->resume.again) {
         s->resume.again = false;
         resume_next(s);
     } else {
@@ -552,9 +581,9 @@ int session_handle_native(gateway_thread_t *thread, h2o_req_t *req, const char *
     session_t *s = open_session(thread, req, SESSION_NATIVE, ROUTE_WS, started_us);
     if (s == NULL)
         return 0;
+    native_on_open(s, user, ulen); /* hello first: a resume that fails at once sends its error after it */
     if (ulen != 0)
         session_attach_user(s, user, ulen, has_since, since);
-    native_on_open(s);
     return 0;
 }
 

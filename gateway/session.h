@@ -33,7 +33,7 @@ typedef enum en_session_proto_t { SESSION_NATIVE = 0, SESSION_SOCKETIO = 1 } ses
 #define SESSION_CLOSE_NORMAL 1000
 #define SESSION_CLOSE_GOING_AWAY 1001  /* the gateway stops */
 #define SESSION_CLOSE_UNSUPPORTED 1003 /* binary frames */
-#define SESSION_CLOSE_POLICY 1008      /* send queue over its bound (the client does not read), idle timeout */
+#define SESSION_CLOSE_POLICY 1008      /* heartbeat lost (a session over its send queue's bound is cut without a close frame) */
 #define SESSION_CLOSE_TOO_BIG 1009     /* a message over the size limit (wslay closes with it) */
 #define SESSION_CLOSE_TRY_AGAIN 1013   /* the history needed to resume is not reachable now: reconnect with since */
 
@@ -49,7 +49,7 @@ typedef struct st_sessions_t {
     h2o_timeout_t heartbeat; /* ping interval */
     h2o_timeout_t second;    /* 1 s: closing sessions whose peer does not answer the close, resumes waiting to go on */
     h2o_timeout_entry_t second_entry;
-    h2o_linklist_t closing;                   /* sessions that sent a close frame, by reap_link, with close_deadline_us */
+    h2o_linklist_t closing;                   /* closing sessions (close frame sent or pending), by reap_link */
     h2o_linklist_t flush;                     /* sessions with frames queued, written after the current event */
     h2o_multithread_receiver_t feed_receiver; /* feed batches, from the feed's thread */
     uint64_t next_id;
@@ -63,10 +63,11 @@ struct st_session_t {
     uint64_t id;  /* unique in the process: thread index in the top 8 bits */
     char sid[24]; /* the id shown to clients (Engine.IO / Socket.IO sid, native welcome) */
     char user_id[VALID_USER_ID_MAX + 1];
-    size_t user_len;   /* 0: no user, no notifications */
-    bool dead;         /* closed or closing: nothing more is sent, it is freed soon */
-    bool reaping;      /* on the reap list: freed after the current event */
-    bool has_baseline; /* last_sent_id says where the session is (a resync can go on from it) */
+    size_t user_len;     /* 0: no user, no notifications */
+    bool dead;           /* closed or closing: nothing more is sent, it is freed soon */
+    bool reaping;        /* on the reap list: freed after the current event */
+    bool has_baseline;   /* last_sent_id says where the session is (a resync can go on from it) */
+    uint16_t close_code; /* a close frame to send once the frames queued before it are written, or 0 */
     struct {
         bool connected;                   /* the client connected to the default namespace */
         char sid[24];                     /* the socket's id in the namespace */
@@ -77,12 +78,13 @@ struct st_session_t {
     } sio;
     uint64_t last_seen_us, ping_sent_us;
     uint64_t close_deadline_us;
+    const char *close_reason; /* the reason of close_code (a string that outlives the session) */
     /* notifications */
     uint64_t last_sent_id;
     struct {
         bool active;           /* reading what the session missed from history */
         bool again;            /* live notifications were dropped meanwhile: read history once more */
-        bool wait_queue;       /* paused until the send queue drains */
+        bool wait_queue;       /* paused until the send queue drains (below a quarter of its bound) */
         upstream_call_t *call; /* the SINCE call in flight */
         size_t nbuffered;      /* live notifications that came meanwhile (up to SESSION_RESUME_BUFFER) */
         struct st_session_buffered_t {
@@ -119,7 +121,9 @@ void session_send_event(session_t *s, const char *event, const char *payload, si
 /* Sends an error event {"code","message"} (native "error", Socket.IO "error" event). */
 void session_send_error(session_t *s, const char *code, const char *message);
 
-/* Closes with a WebSocket close frame (code, reason); the session is freed once the peer answers or 2 s pass. */
+/* Closes with a WebSocket close frame (code, reason: a string that outlives the session, e.g. a literal). The frames
+ * queued before go out first (wslay would send the close ahead of them and drop them). The session is freed once the
+ * peer answers or 2 s pass. */
 void session_close(session_t *s, uint16_t code, const char *reason);
 
 /* Gives the session a user and starts its notifications: with since (resume), first what it missed from history. */
@@ -131,8 +135,9 @@ void sessions_deliver(gateway_thread_t *thread, feed_batch_t *batch);
 /* Makes every session with a user read what it may have missed from history (the feed lost notifications). */
 void sessions_resync(gateway_thread_t *thread);
 
-/* Protocol handlers (ws_native.c, socketio.c): a text message from the client, and the session's first frames. */
-void native_on_open(session_t *s);
+/* Protocol handlers (ws_native.c, socketio.c): a text message from the client, and the session's first frames. The
+ * native hello names user (user_len 0: none), the user the session is about to get notifications for. */
+void native_on_open(session_t *s, const char *user, size_t user_len);
 void native_on_message(session_t *s, const char *data, size_t len);
 void socketio_on_open(session_t *s);
 void socketio_on_message(session_t *s, const char *data, size_t len);

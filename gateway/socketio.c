@@ -29,14 +29,20 @@ static void send_packet(session_t *s, const char *prefix, const char *json, size
     session_send(s, o->buf, o->len);
 }
 
-/* CONNECT_ERROR with a message (the client's connect_error event). */
-static void connect_error(session_t *s, const char *message)
+/* CONNECT_ERROR with a message (the client's connect_error event), for the namespace nsp ("/name", or empty for the
+ * default one): a client ignores a CONNECT_ERROR that does not name the namespace it connects to. */
+static void connect_error(session_t *s, const char *nsp, size_t nsp_len, const char *message)
 {
     json_out_t o = {NULL};
+    json_out_lit(&o, "44");
+    if (nsp_len != 0) {
+        json_out_raw(&o, nsp, nsp_len);
+        json_out_lit(&o, ",");
+    }
     json_out_lit(&o, "{\"message\":");
     json_out_str(&o, message, strlen(message));
     json_out_lit(&o, "}");
-    send_packet(s, "44", o.buf, o.len);
+    send_packet(s, "", o.buf, o.len);
     json_out_dispose(&o);
 }
 
@@ -99,13 +105,13 @@ static void on_connect(session_t *s, const char *data, size_t len)
         json_error_t jerr;
         auth = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!json_is_object(auth)) {
-            connect_error(s, "the CONNECT payload (auth) must be a JSON object");
+            connect_error(s, "", 0, "the CONNECT payload (auth) must be a JSON object");
             goto Exit;
         }
         json_t *u = json_object_get(auth, "user_id"), *si = json_object_get(auth, "since");
         if (u != NULL && !json_is_null(u)) {
             if (!json_is_string(u) || !valid_user_id(json_string_value(u), json_string_length(u))) {
-                connect_error(s, "user_id must be 1-64 characters of A-Z a-z 0-9 _ . -");
+                connect_error(s, "", 0, "user_id must be 1-64 characters of A-Z a-z 0-9 _ . -");
                 goto Exit;
             }
             user = json_string_value(u);
@@ -113,7 +119,7 @@ static void on_connect(session_t *s, const char *data, size_t len)
         }
         if (si != NULL && !json_is_null(si)) {
             if (!json_is_integer(si) || json_integer_value(si) < 0) {
-                connect_error(s, "since must be the id of the last notification received");
+                connect_error(s, "", 0, "since must be the id of the last notification received");
                 goto Exit;
             }
             has_since = true;
@@ -218,10 +224,13 @@ void socketio_on_message(session_t *s, const char *data, size_t len)
     }
     char type = data[1];
     bool other_nsp = false;
+    const char *nsp = p;
+    size_t nsp_len = 0;
     if (p < end && *p == '/') {
         const char *comma = memchr(p, ',', (size_t)(end - p));
         const char *nsp_end = comma != NULL ? comma : end;
-        other_nsp = !(nsp_end - p == 1); /* "/" alone is the default namespace */
+        nsp_len = (size_t)(nsp_end - p);
+        other_nsp = nsp_len != 1; /* "/" alone is the default namespace */
         p = comma != NULL ? comma + 1 : end;
     }
     long long ack_id = -1;
@@ -234,7 +243,7 @@ void socketio_on_message(session_t *s, const char *data, size_t len)
     switch (type) {
     case '0':
         if (other_nsp)
-            connect_error(s, "Invalid namespace");
+            connect_error(s, nsp, nsp_len, "Invalid namespace");
         else
             on_connect(s, p, (size_t)(end - p));
         break;

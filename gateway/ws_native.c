@@ -19,14 +19,14 @@
 #include "json_out.h"
 #include "session.h"
 
-void native_on_open(session_t *s)
+void native_on_open(session_t *s, const char *user, size_t user_len)
 {
     json_out_t o = {NULL};
     json_out_lit(&o, "{\"sid\":");
     json_out_str(&o, s->sid, strlen(s->sid));
     json_out_lit(&o, ",\"user_id\":");
-    if (s->user_len != 0)
-        json_out_str(&o, s->user_id, s->user_len);
+    if (user_len != 0)
+        json_out_str(&o, user, user_len);
     else
         json_out_lit(&o, "null");
     json_out_lit(&o, ",\"ping_interval_ms\":");

@@ -20,6 +20,7 @@ typedef struct st_notifier_t {
     h2o_timeout_t sweep;
     h2o_timeout_entry_t sweep_entry;
     h2o_loop_t *loop;
+    bool draining; /* stopping: WATCH requests are answered at once, never held */
 } notifier_t;
 
 static void on_request(rpc_call_t *call, const proto_request_t *req, void *data)
@@ -41,6 +42,13 @@ static void on_request(rpc_call_t *call, const proto_request_t *req, void *data)
     case PROTO_OP_WATCH:
         if (!stream_reader_is_loaded(nt->reader)) {
             rpc_call_reply_error(call, PROTO_ST_UNAVAILABLE, "realtime window not loaded yet");
+            break;
+        }
+        if (nt->draining) {
+            /* a WATCH already on its way when the drain began: held, it would keep the drain waiting (and outlive it) */
+            proto_request_t now = *req;
+            now.wait_ms = 0;
+            watch_serve(nt->watch, call, &now);
             break;
         }
         watch_serve(nt->watch, call, req);
@@ -69,7 +77,9 @@ static bool stream_healthy(void *data)
 
 static void release_watchers(void *data)
 {
-    watch_release_all(data);
+    notifier_t *nt = data;
+    nt->draining = true;
+    watch_release_all(nt->watch);
 }
 
 static bool stream_loaded(void *data)
@@ -128,12 +138,15 @@ int main(int argc, char **argv)
     rpc_server_t *server = rpc_server_create(nt.loop, gateway, (unsigned)concurrency, identity, on_request, &nt);
     if (server == NULL)
         return 2;
-    rpc_server_on_drain(server, release_watchers, nt.watch);
+    rpc_server_on_drain(server, release_watchers, &nt);
     log_info("notifier started", "identity=%s gateway=%s redis=%s window_s=%d per_user_cap=%d", identity, gateway, redis_url,
              (int)window_s, (int)per_user_cap);
 
     worker_run(nt.loop, server, (uint32_t)drain_ms, health_file, stream_healthy, nt.reader);
 
+    /* nothing is held after the drain (see on_request); if anything were, it must be answered while its call exists:
+     * watch_destroy below would answer it after rpc_server_destroy freed the call */
+    watch_release_all(nt.watch);
     if (rpc_server_destroy(server) != 0)
         return 0; /* requests in flight were answered; only the socket's teardown is stuck */
     redis_client_destroy(rc);
