@@ -296,6 +296,12 @@ void redis_client_destroy(redis_client_t *rc)
     free(rc);
 }
 
+void redis_client_set_connect_cb(redis_client_t *rc, redis_connect_cb on_connect_cb, void *data)
+{
+    rc->on_connect = on_connect_cb;
+    rc->data = data;
+}
+
 bool redis_client_is_connected(redis_client_t *rc)
 {
     return rc->connected;

@@ -32,6 +32,9 @@ typedef void (*redis_connect_cb)(redis_client_t *rc, void *data);
 redis_client_t *redis_client_create(h2o_loop_t *loop, const char *url, const char *name, uint32_t timeout_ms,
                                     redis_connect_cb on_connect, void *data);
 
+/* Replaces the connect callback (e.g. once the object it needs exists). */
+void redis_client_set_connect_cb(redis_client_t *rc, redis_connect_cb on_connect, void *data);
+
 /* Closes the connection (pending callbacks run with NULL) and frees rc. */
 void redis_client_destroy(redis_client_t *rc);
 

@@ -417,15 +417,6 @@ void chat_leave(session_t *s)
     free(m);
 }
 
-static void iso8601(char *buf, size_t bufsz, int64_t ms)
-{
-    time_t sec = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&sec, &tm);
-    snprintf(buf, bufsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-             tm.tm_sec, (int)(ms % 1000));
-}
-
 int chat_send_message(session_t *s, const char *message, size_t len, const char **code, const char **msg)
 {
     gateway_thread_t *thread = s->thread;
@@ -440,7 +431,7 @@ int chat_send_message(session_t *s, const char *message, size_t len, const char 
         return -1;
     }
     char ts[64];
-    iso8601(ts, sizeof(ts), clock_wall_ms());
+    clock_iso8601(ts, sizeof(ts), clock_wall_ms());
     json_out_t payload = {NULL};
     json_out_lit(&payload, "{\"sender\":");
     json_out_str(&payload, m->username, strlen(m->username));

@@ -140,7 +140,7 @@ static void watch(feed_t *feed)
     proto_request_t req = {.op = PROTO_OP_WATCH, .cursor = {feed->cursor, strlen(feed->cursor)}, .wait_ms = WATCH_WAIT_MS};
     upstream_outcome_t outcome;
     gateway_new_rid(feed->thread->gw, req.rid);
-    feed->call = upstream_call(feed->thread->notifier, &req, WATCH_WAIT_MS + WATCH_SLACK_MS, on_watch, feed, &outcome);
+    feed->call = upstream_call(feed->thread->notifier, &req, WATCH_WAIT_MS + WATCH_SLACK_MS, true, on_watch, feed, &outcome);
     if (feed->call == NULL)
         h2o_timeout_link(feed->thread->loop, &feed->retry, &feed->retry_entry);
 }

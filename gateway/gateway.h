@@ -16,6 +16,7 @@
 #include "feed.h"
 #include "json_out.h"
 #include "metrics.h"
+#include "route_table.h"
 #include "session.h"
 #include "upstream.h"
 
@@ -33,6 +34,8 @@ typedef struct st_gateway_config_t {
     int64_t ws_ping_timeout_ms;  /* ... and the session closes if nothing came back for interval + timeout */
     int64_t ws_max_message;      /* largest message a client may send */
     int64_t ws_queue_max;        /* bytes queued to one session before it is disconnected as a slow reader */
+    const char *routes_file;     /* a route table replacing the built-in one, or "" */
+    const char *orders_bind;     /* the built-in table's orders kind: the nng URL its replicas dial */
 } gateway_config_t;
 
 typedef struct st_gateway_t gateway_t;
@@ -50,6 +53,7 @@ typedef struct st_gateway_thread_t {
     h2o_multithread_receiver_t control; /* the main thread asks for shutdown through it */
     h2o_multithread_message_t shutdown_msg;
     upstream_client_t *notifier, *history;
+    upstream_client_t *routed[ROUTE_KINDS_MAX]; /* the route table's kinds */
     metrics_t metrics;
     json_out_t out;   /* response buffer, reused */
     json_out_t ws_out, ws_one; /* frame buffers of the sessions */
@@ -65,6 +69,8 @@ struct st_gateway_t {
     h2o_globalconf_t h2o_config;
     SSL_CTX *ssl_ctx;
     upstream_t *notifier, *history;
+    route_table_t routes;
+    upstream_t *routed[ROUTE_KINDS_MAX]; /* one per kind of routes */
     gateway_thread_t *threads;
     unsigned nthreads;
     pthread_barrier_t started; /* the loop threads and gateway_start: every thread is set up */

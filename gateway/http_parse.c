@@ -121,7 +121,7 @@ bool route_allows(route_t route, const char *method, size_t len)
 const char *route_name(route_t route)
 {
     static const char *names[] = {"not_found", "publish", "list",    "mark_read", "mark_all_read", "hybrid",
-                                  "healthz",   "readyz",  "metrics", "ws",        "socketio",      "page", "page_js"};
+                                  "healthz",   "readyz",  "metrics", "ws",        "socketio",      "page", "page_js", "forward"};
     return (unsigned)route < ROUTE_COUNT ? names[route] : "not_found";
 }
 

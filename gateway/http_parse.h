@@ -24,6 +24,7 @@ typedef enum en_route_t {
     ROUTE_SOCKETIO,      /* GET  /socket.io/ (Socket.IO over WebSocket) */
     ROUTE_PAGE,          /* GET  / (the demo page) */
     ROUTE_PAGE_JS,       /* GET  /app.js (its script) */
+    ROUTE_FORWARD,       /* a route of the route table (gateway/route_table.h), answered by a worker kind */
     ROUTE_COUNT
 } route_t;
 

@@ -31,6 +31,52 @@ static SSL_CTX *make_ssl_ctx(const char *cert, const char *key)
     return ctx;
 }
 
+/* The built-in route table, or the one in --routes. */
+static int load_routes(gateway_t *gw)
+{
+    const char *file = gw->cfg.routes_file;
+    route_table_builtin(&gw->routes, gw->cfg.orders_bind);
+    if (file[0] == '\0')
+        return 0;
+    FILE *fp = fopen(file, "r");
+    char buf[65536], err[256];
+    size_t n = fp != NULL ? fread(buf, 1, sizeof(buf), fp) : 0;
+    if (fp == NULL || ferror(fp) || n == sizeof(buf)) {
+        fprintf(stderr, "gateway: cannot read the route table %s%s\n", file, n == sizeof(buf) ? ": larger than 64 KiB" : "");
+        if (fp != NULL)
+            fclose(fp);
+        return -1;
+    }
+    fclose(fp);
+    if (route_table_parse(&gw->routes, buf, n, err, sizeof(err)) != 0) {
+        fprintf(stderr, "gateway: route table %s: %s\n", file, err);
+        return -1;
+    }
+    log_info("route table loaded", "file=%s routes=%zu kinds=%zu", file, gw->routes.n, gw->routes.nkinds);
+    return 0;
+}
+
+/* The routes to HTTP upstreams go to h2o's reverse proxy, each on a path of its own. */
+static int register_upstreams(gateway_t *gw, h2o_hostconf_t *hostconf)
+{
+    for (size_t i = 0; i < gw->routes.n; ++i) {
+        route_entry_t *e = &gw->routes.entries[i];
+        if (e->kind >= 0)
+            continue;
+        h2o_url_t *url = malloc(sizeof(*url));
+        if (url == NULL || h2o_url_parse(e->upstream, SIZE_MAX, url) != 0) {
+            fprintf(stderr, "gateway: route %s: cannot parse the upstream URL %s\n", e->path, e->upstream);
+            free(url);
+            return -1;
+        }
+        h2o_proxy_config_vars_t proxy = {.io_timeout = e->timeout_ms, .keepalive_timeout = 2000, .preserve_host = 0};
+        h2o_pathconf_t *pathconf = h2o_config_register_path(hostconf, e->path, 0);
+        h2o_proxy_register_reverse_proxy(pathconf, url, &proxy);
+        log_info("route to an HTTP upstream", "path=%s upstream=%s", e->path, e->upstream);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static gateway_t gw;
@@ -45,6 +91,8 @@ int main(int argc, char **argv)
                               .read_timeout_ms = 250,
                               .write_timeout_ms = 2000,
                               .max_inflight = 4096,
+                              .routes_file = "",
+                              .orders_bind = "tcp://127.0.0.1:7103",
                               .shutdown_timeout_ms = 10000,
                               .ws_ping_interval_ms = 25000,
                               .ws_ping_timeout_ms = 20000,
@@ -58,6 +106,10 @@ int main(int argc, char **argv)
         {"tls-key", NULL, CONFIG_STRING, &cfg->tls_key, 0, 0, "PEM private key for --tls-listen"},
         {"notifier-bind", NULL, CONFIG_STRING, &cfg->notifier_bind, 0, 0, "nng URL notifier replicas dial in to"},
         {"history-bind", NULL, CONFIG_STRING, &cfg->history_bind, 0, 0, "nng URL history-svc replicas dial in to"},
+        {"orders-bind", NULL, CONFIG_STRING, &cfg->orders_bind, 0, 0,
+         "nng URL orders replicas dial in to (the built-in route table's orders kind)"},
+        {"routes", NULL, CONFIG_STRING, &cfg->routes_file, 0, 0,
+         "JSON file replacing the built-in route table: worker kinds and HTTP upstreams (see README)"},
         {"threads", NULL, CONFIG_INT, &cfg->threads, 1, 256, "event-loop threads (default: the number of CPUs)"},
         {"worker-timeout-ms", NULL, CONFIG_INT, &cfg->read_timeout_ms, 1, 60000,
          "how long a read waits for each worker before answering without it (partial)"},
@@ -103,8 +155,12 @@ int main(int argc, char **argv)
     gw.h2o_config.server_name = h2o_iovec_init(H2O_STRLIT("notigate"));
     gw.h2o_config.max_request_entity_size = 4 * PUBLISH_BODY_MAX; /* beyond the API's limit, so the API answers 413 itself */
     gw.h2o_config.http2.max_concurrent_requests_per_connection = 100;
+    if (load_routes(&gw) != 0)
+        return 2;
     h2o_hostconf_t *hostconf = h2o_config_register_host(&gw.h2o_config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
-    h2o_pathconf_t *pathconf = h2o_config_register_path(hostconf, "/", 0);
+    if (register_upstreams(&gw, hostconf) != 0)
+        return 2;
+    h2o_pathconf_t *pathconf = h2o_config_register_path(hostconf, "/", 0); /* after the upstreams: the first match wins */
     h2o_create_handler(pathconf, sizeof(h2o_handler_t))->on_req = gateway_on_req;
 
     if (cfg->tls_listen[0] != '\0' && (gw.ssl_ctx = make_ssl_ctx(cfg->tls_cert, cfg->tls_key)) == NULL)
@@ -112,6 +168,9 @@ int main(int argc, char **argv)
     if ((gw.notifier = upstream_create("notifier", cfg->notifier_bind)) == NULL ||
         (gw.history = upstream_create("history", cfg->history_bind)) == NULL)
         return 1;
+    for (size_t k = 0; k < gw.routes.nkinds; ++k)
+        if ((gw.routed[k] = upstream_create(gw.routes.kinds[k].name, gw.routes.kinds[k].address)) == NULL)
+            return 1;
     if (gateway_start(&gw) != 0)
         return 1;
     log_info("gateway started", "listen=%s tls_listen=%s threads=%u worker_timeout_ms=%d write_timeout_ms=%d",
@@ -131,8 +190,9 @@ int main(int argc, char **argv)
         if (gw.ssl_ctx != NULL)
             SSL_CTX_free(gw.ssl_ctx);
     }
-    if (upstream_destroy(gw.notifier) == 0)
-        upstream_destroy(gw.history);
+    bool closed = upstream_destroy(gw.notifier) == 0 && upstream_destroy(gw.history) == 0;
+    for (size_t k = 0; closed && k < gw.routes.nkinds; ++k)
+        closed = upstream_destroy(gw.routed[k]) == 0;
     log_info("gateway stopped", NULL);
     return 0;
 }

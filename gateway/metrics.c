@@ -117,7 +117,7 @@ void metrics_render(const metrics_source_t *src, json_out_t *out)
 
     line(out, "# HELP notigate_worker_replies_total Requests to workers, by worker kind and outcome.\n"
               "# TYPE notigate_worker_replies_total counter\n");
-    for (int k = 0; k < METRICS_NKINDS; ++k) {
+    for (size_t k = 0; k < src->nkinds; ++k) {
         for (int o = 0; o < UPSTREAM_OUTCOME_COUNT; ++o) {
             uint64_t total = 0;
             for (size_t t = 0; t < src->nthreads; ++t)
@@ -129,13 +129,13 @@ void metrics_render(const metrics_source_t *src, json_out_t *out)
 
     line(out, "# HELP notigate_worker_replicas Worker replicas connected now, by kind.\n"
               "# TYPE notigate_worker_replicas gauge\n");
-    for (int k = 0; k < METRICS_NKINDS; ++k)
+    for (size_t k = 0; k < src->nkinds; ++k)
         line(out, "notigate_worker_replicas{kind=\"%s\"} %u\n", upstream_kind(src->upstreams[k]),
              upstream_replicas(src->upstreams[k]));
 
     line(out, "# HELP notigate_worker_replica_replies_total Replies received, by the replica that sent them.\n"
               "# TYPE notigate_worker_replica_replies_total counter\n");
-    for (int k = 0; k < METRICS_NKINDS; ++k) {
+    for (size_t k = 0; k < src->nkinds; ++k) {
         replica_sums_t local;
         local.n = 0;
         for (size_t t = 0; t < src->nthreads; ++t)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include "http_parse.h"
 #include "json_out.h"
+#include "route_table.h"
 #include "upstream.h"
 
 /* statuses counted one by one; anything else falls in the last slot as "other" */
@@ -24,7 +25,8 @@
     }
 #define METRICS_NBUCKETS 12
 
-enum { METRICS_NOTIFIER = 0, METRICS_HISTORY = 1, METRICS_NKINDS = 2 };
+/* worker kinds: the two built in, then the route table's (gateway/route_table.h) */
+enum { METRICS_NOTIFIER = 0, METRICS_HISTORY = 1, METRICS_FIRST_ROUTED = 2, METRICS_NKINDS = 2 + ROUTE_KINDS_MAX };
 
 typedef struct st_metrics_t {
     _Atomic uint64_t requests[ROUTE_COUNT][METRICS_NSTATUS];
@@ -40,6 +42,7 @@ void metrics_record(metrics_t *m, route_t route, int status, uint64_t duration_u
 typedef struct st_metrics_source_t {
     metrics_t **threads;                         /* one per loop thread */
     upstream_client_t **clients[METRICS_NKINDS]; /* per kind, one per loop thread */
+    size_t nkinds;                               /* kinds in use */
     size_t nthreads;
     upstream_t *upstreams[METRICS_NKINDS];
     int64_t started_at_ms;

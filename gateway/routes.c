@@ -41,6 +41,7 @@ struct st_pending_t {
     char user_id[VALID_USER_ID_MAX + 1];
     uint64_t before;
     uint64_t id;
+    const route_entry_t *forward; /* ROUTE_FORWARD: the route taken */
 };
 
 static const char *source_names[NSLOTS] = {"notifier", "history"};
@@ -184,10 +185,10 @@ static void on_slot_done(upstream_result_t *result, void *data)
         pending_complete(p);
 }
 
-/* Sends preq to a worker kind with a fresh request id (or the one in preq if keep_rid); a call that cannot start (no
- * replica, too many in flight) finishes at once. */
+/* Sends preq to a worker kind with a fresh request id (or the one in preq if keep_rid), resent to another replica if
+ * its replica goes away (resend); a call that cannot start (no replica, too many in flight) finishes at once. */
 static void pending_ask(pending_t *p, int index, upstream_client_t *client, proto_request_t *preq, int64_t timeout_ms,
-                        bool keep_rid)
+                        bool keep_rid, bool resend)
 {
     pending_slot_t *slot = p->slots + index;
     upstream_outcome_t outcome;
@@ -195,7 +196,7 @@ static void pending_ask(pending_t *p, int index, upstream_client_t *client, prot
     slot->used = true;
     if (!keep_rid)
         gateway_new_rid(p->thread->gw, preq->rid);
-    if ((slot->call = upstream_call(client, preq, (uint32_t)timeout_ms, on_slot_done, slot, &outcome)) != NULL)
+    if ((slot->call = upstream_call(client, preq, (uint32_t)timeout_ms, resend, on_slot_done, slot, &outcome)) != NULL)
         ++p->outstanding;
     else
         slot->result.outcome = outcome;
@@ -384,8 +385,57 @@ static int answer_readyz(pending_t *p)
     return ready ? 200 : 503;
 }
 
+/* A routed request: the worker's HTTP answer, or 503/502 JSON when there is none. */
+static int answer_forward(pending_t *p, const char **ctype)
+{
+    const pending_slot_t *slot = p->slots + 0;
+    const gateway_t *gw = p->thread->gw;
+    const char *kind = gw->routes.kinds[p->forward->kind].name;
+    json_out_t *o = &p->thread->out;
+    char msg[256];
+    json_out_reset(o);
+    *ctype = "application/json";
+    if (slot->result.outcome == UPSTREAM_OK && slot->result.rep.http_status != 0) {
+        const proto_reply_t *rep = &slot->result.rep;
+        json_out_raw(o, rep->body.ptr, rep->body.len);
+        if (rep->content_type.len != 0 && rep->content_type.len < 64) {
+            char *ct = h2o_mem_alloc_pool(&p->req->pool, rep->content_type.len + 1);
+            memcpy(ct, rep->content_type.ptr, rep->content_type.len);
+            ct[rep->content_type.len] = '\0';
+            *ctype = ct;
+        }
+        return (int)rep->http_status;
+    }
+    int status = 503;
+    const char *code = upstream_outcome_name(slot->result.outcome);
+    switch (slot->result.outcome) {
+    case UPSTREAM_OK:
+        status = 502, code = "bad_gateway";
+        snprintf(msg, sizeof(msg), "%s answered without an HTTP answer: %.*s", kind, (int)slot->result.rep.error.len,
+                 slot->result.rep.error.ptr);
+        break;
+    case UPSTREAM_TIMEOUT:
+        snprintf(msg, sizeof(msg), "%s did not answer within %u ms%s", kind, p->forward->timeout_ms,
+                 p->forward->retry ? "; retry with the same Idempotency-Key to be sure it is applied once" : "");
+        break;
+    case UPSTREAM_NO_REPLICA:
+        snprintf(msg, sizeof(msg), "no %s replica is connected", kind);
+        break;
+    default:
+        snprintf(msg, sizeof(msg), "%s request failed (%s)", kind, code);
+        break;
+    }
+    json_out_lit(o, "{\"error\":{\"code\":");
+    json_out_str(o, code, strlen(code));
+    json_out_lit(o, ",\"message\":");
+    json_out_str(o, msg, strlen(msg));
+    json_out_lit(o, "}}");
+    return status;
+}
+
 static void pending_complete(pending_t *p)
 {
+    const char *ctype = "application/json";
     gateway_thread_t *thread = p->thread;
     const proto_reply_t *hist = ok_reply(p->slots + SLOT_HISTORY);
     json_out_t *o = &thread->out;
@@ -434,6 +484,9 @@ static void pending_complete(pending_t *p)
     case ROUTE_READYZ:
         status = answer_readyz(p);
         break;
+    case ROUTE_FORWARD:
+        status = answer_forward(p, &ctype);
+        break;
     default:
         status = 500;
         json_out_reset(o);
@@ -449,7 +502,7 @@ static void pending_complete(pending_t *p)
     if (status == 204)
         respond(thread, p->req, p->route, p->started_us, status, NULL, "", 0);
     else
-        respond_json(thread, p->req, p->route, p->started_us, status);
+        respond(thread, p->req, p->route, p->started_us, status, ctype, thread->out.buf, thread->out.len);
 }
 
 /* ---- handlers --------------------------------------------------------------------------------------------------- */
@@ -460,10 +513,10 @@ static void copy_user(pending_t *p, const char *s, size_t len)
     p->user_id[len] = '\0';
 }
 
-/* With an Idempotency-Key header, the request id is derived from the user and the key, so that history-svc applies a
- * retried publish once and answers it with the first id (for 24 hours). Returns 1 if a key was given, 0 if not, -1
- * if it is malformed. */
-static int idempotency_rid(h2o_req_t *req, const char *user, size_t user_len, uint8_t rid[PROTO_RID_LEN])
+/* With an Idempotency-Key header, the request id is derived from the key and its scope (a publish: the user; a routed
+ * request: the worker kind), so that the worker applies a retried request once and answers it with the first answer
+ * (for 24 hours). Returns 1 if a key was given, 0 if not, -1 if it is malformed. */
+static int idempotency_rid(h2o_req_t *req, const char *scope, const char *name, size_t name_len, uint8_t rid[PROTO_RID_LEN])
 {
     ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("idempotency-key"), -1);
     if (i == -1)
@@ -474,8 +527,8 @@ static int idempotency_rid(h2o_req_t *req, const char *user, size_t user_len, ui
     for (size_t j = 0; j < key.len; ++j)
         if (key.base[j] < 0x21 || key.base[j] > 0x7e)
             return -1;
-    unsigned char md[SHA256_DIGEST_LENGTH], input[32 + VALID_USER_ID_MAX + 255];
-    int n = snprintf((char *)input, sizeof(input), "notigate publish\n%.*s\n", (int)user_len, user);
+    unsigned char md[SHA256_DIGEST_LENGTH], input[64 + VALID_USER_ID_MAX + 255];
+    int n = snprintf((char *)input, sizeof(input), "notigate %s\n%.*s\n", scope, (int)name_len, name);
     memcpy(input + n, key.base, key.len);
     SHA256(input, (size_t)n + key.len, md);
     memcpy(rid, md, PROTO_RID_LEN);
@@ -494,7 +547,7 @@ static int handle_publish(gateway_thread_t *thread, h2o_req_t *req, uint64_t sta
                             .user_id = {body.user_id, body.user_id_len},
                             .message = {body.message, body.message_len},
                             .kind = {body.kind, body.kind_len}};
-    int keyed = idempotency_rid(req, body.user_id, body.user_id_len, preq.rid);
+    int keyed = idempotency_rid(req, "publish", body.user_id, body.user_id_len, preq.rid);
     if (keyed < 0) {
         publish_body_dispose(&body);
         respond_error(thread, req, ROUTE_PUBLISH, started_us, 400, "invalid_idempotency_key",
@@ -503,7 +556,7 @@ static int handle_publish(gateway_thread_t *thread, h2o_req_t *req, uint64_t sta
     }
     pending_t *p = pending_new(thread, req, ROUTE_PUBLISH, started_us);
     copy_user(p, body.user_id, body.user_id_len);
-    pending_ask(p, SLOT_HISTORY, thread->history, &preq, thread->gw->cfg.write_timeout_ms, keyed == 1);
+    pending_ask(p, SLOT_HISTORY, thread->history, &preq, thread->gw->cfg.write_timeout_ms, keyed == 1, true);
     publish_body_dispose(&body); /* the request was encoded into the nng message */
     pending_go(p);
     return 0;
@@ -536,8 +589,8 @@ static int handle_list(gateway_thread_t *thread, h2o_req_t *req, route_t route, 
     p->before = before;
     proto_request_t recent = {.op = PROTO_OP_RECENT, .user_id = {p->user_id, user_len}, .before = before, .limit = limit};
     proto_request_t page = {.op = PROTO_OP_PAGE, .user_id = {p->user_id, user_len}, .before = before, .limit = limit};
-    pending_ask(p, SLOT_NOTIFIER, thread->notifier, &recent, thread->gw->cfg.read_timeout_ms, false);
-    pending_ask(p, SLOT_HISTORY, thread->history, &page, thread->gw->cfg.read_timeout_ms, false);
+    pending_ask(p, SLOT_NOTIFIER, thread->notifier, &recent, thread->gw->cfg.read_timeout_ms, false, true);
+    pending_ask(p, SLOT_HISTORY, thread->history, &page, thread->gw->cfg.read_timeout_ms, false, true);
     pending_go(p);
     return 0;
 }
@@ -550,7 +603,39 @@ static int handle_mark(gateway_thread_t *thread, h2o_req_t *req, const route_mat
     proto_request_t preq = {.op = m->route == ROUTE_MARK_READ ? PROTO_OP_MARK_READ : PROTO_OP_MARK_ALL_READ,
                             .user_id = {p->user_id, m->user_id_len},
                             .id = m->id};
-    pending_ask(p, SLOT_HISTORY, thread->history, &preq, thread->gw->cfg.write_timeout_ms, false);
+    pending_ask(p, SLOT_HISTORY, thread->history, &preq, thread->gw->cfg.write_timeout_ms, false, true);
+    pending_go(p);
+    return 0;
+}
+
+static int handle_forward(gateway_thread_t *thread, h2o_req_t *req, const route_entry_t *e, const char *path, size_t path_len,
+                          const char *query, size_t query_len, uint64_t started_us)
+{
+    gateway_t *gw = thread->gw;
+    size_t body_len = req->entity.base != NULL ? req->entity.len : 0;
+    if (body_len > PUBLISH_BODY_MAX) {
+        respond_error(thread, req, ROUTE_FORWARD, started_us, 413, "payload_too_large", "request body is larger than %d bytes",
+                      PUBLISH_BODY_MAX);
+        return 0;
+    }
+    const char *kind = gw->routes.kinds[e->kind].name;
+    ssize_t hi = h2o_find_header_by_str(&req->headers, H2O_STRLIT("idempotency-key"), -1);
+    proto_request_t preq = {.op = PROTO_OP_FORWARD,
+                            .method = {req->method.base, req->method.len},
+                            .path = {path, path_len},
+                            .query = {query, query_len},
+                            .body = {req->entity.base, body_len}};
+    int keyed = idempotency_rid(req, "forward", kind, strlen(kind), preq.rid);
+    if (keyed < 0) {
+        respond_error(thread, req, ROUTE_FORWARD, started_us, 400, "invalid_idempotency_key",
+                      "Idempotency-Key must be 1-255 visible ASCII characters");
+        return 0;
+    }
+    if (keyed)
+        preq.idempotency_key = (proto_str_t){req->headers.entries[hi].value.base, req->headers.entries[hi].value.len};
+    pending_t *p = pending_new(thread, req, ROUTE_FORWARD, started_us);
+    p->forward = e;
+    pending_ask(p, 0, thread->routed[e->kind], &preq, e->timeout_ms, keyed == 1, e->retry);
     pending_go(p);
     return 0;
 }
@@ -559,8 +644,8 @@ static int handle_readyz(gateway_thread_t *thread, h2o_req_t *req, uint64_t star
 {
     pending_t *p = pending_new(thread, req, ROUTE_READYZ, started_us);
     proto_request_t health = {.op = PROTO_OP_HEALTH};
-    pending_ask(p, SLOT_NOTIFIER, thread->notifier, &health, thread->gw->cfg.read_timeout_ms, false);
-    pending_ask(p, SLOT_HISTORY, thread->history, &health, thread->gw->cfg.read_timeout_ms, false);
+    pending_ask(p, SLOT_NOTIFIER, thread->notifier, &health, thread->gw->cfg.read_timeout_ms, false, true);
+    pending_ask(p, SLOT_HISTORY, thread->history, &health, thread->gw->cfg.read_timeout_ms, false, true);
     pending_go(p);
     return 0;
 }
@@ -579,6 +664,18 @@ int gateway_on_req(h2o_handler_t *self, h2o_req_t *req)
         query = q + 1;
         query_len = path_len - (size_t)(q + 1 - path);
         path_len = (size_t)(q - path);
+    }
+    char allow[64];
+    const route_entry_t *routed =
+        route_table_match(&thread->gw->routes, req->method.base, req->method.len, path, path_len, allow, sizeof(allow));
+    if (routed != NULL)
+        return handle_forward(thread, req, routed, path, path_len, query, query_len, started_us);
+    if (allow[0] != '\0') {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, h2o_strdup(&req->pool, allow, SIZE_MAX).base,
+                       strlen(allow));
+        respond_error(thread, req, ROUTE_FORWARD, started_us, 405, "method_not_allowed", "%.*s is not allowed here; use %s",
+                      (int)(req->method.len > 16 ? 16 : req->method.len), req->method.base, allow);
+        return 0;
     }
     if (route_match(path, path_len, &m, &err) != 0) {
         respond_api_error(thread, req, ROUTE_NOT_FOUND, started_us, &err);

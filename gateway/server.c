@@ -127,6 +127,11 @@ static void thread_setup(gateway_thread_t *thread)
                                              thread->metrics.worker_outcomes[METRICS_HISTORY]);
     gw->metrics_source.clients[METRICS_NOTIFIER][i] = thread->notifier;
     gw->metrics_source.clients[METRICS_HISTORY][i] = thread->history;
+    for (size_t k = 0; k < gw->routes.nkinds; ++k) {
+        thread->routed[k] = upstream_client_create(gw->routed[k], thread->loop, thread->ctx.queue, (unsigned)gw->cfg.max_inflight,
+                                                   thread->metrics.worker_outcomes[METRICS_FIRST_ROUTED + k]);
+        gw->metrics_source.clients[METRICS_FIRST_ROUTED + k][i] = thread->routed[k];
+    }
     sessions_init(thread);
     chat_local_init(thread);
     if (thread->listen_fd != -1) {
@@ -198,8 +203,10 @@ static void *thread_main(void *arg)
 
     for (;;) {
         uint64_t elapsed = clock_mono_us() - thread->shutdown_at_us;
-        if (thread->pending == 0 && upstream_client_inflight(thread->notifier) == 0 &&
-            upstream_client_inflight(thread->history) == 0 && elapsed >= FLUSH_US)
+        unsigned inflight = upstream_client_inflight(thread->notifier) + upstream_client_inflight(thread->history);
+        for (size_t k = 0; k < gw->routes.nkinds; ++k)
+            inflight += upstream_client_inflight(thread->routed[k]);
+        if (thread->pending == 0 && inflight == 0 && elapsed >= FLUSH_US)
             break;
         if (elapsed > limit_us) {
             log_warn("shutdown timeout: leaving requests unanswered", "thread=%u pending=%u", thread->index, thread->pending);
@@ -218,6 +225,8 @@ static void *thread_main(void *arg)
     chat_local_dispose(thread);
     upstream_client_destroy(thread->notifier);
     upstream_client_destroy(thread->history);
+    for (size_t k = 0; k < gw->routes.nkinds; ++k)
+        upstream_client_destroy(thread->routed[k]);
     h2o_multithread_unregister_receiver(thread->ctx.queue, &thread->control);
     json_out_dispose(&thread->out);
     json_out_dispose(&thread->ws_out);
@@ -231,11 +240,15 @@ int gateway_start(gateway_t *gw)
     if (gw->threads == NULL)
         abort();
     gw->metrics_source.threads = calloc(gw->nthreads, sizeof(metrics_t *));
-    gw->metrics_source.clients[METRICS_NOTIFIER] = calloc(gw->nthreads, sizeof(upstream_client_t *));
-    gw->metrics_source.clients[METRICS_HISTORY] = calloc(gw->nthreads, sizeof(upstream_client_t *));
+    gw->metrics_source.nkinds = METRICS_FIRST_ROUTED + gw->routes.nkinds;
+    for (size_t k = 0; k < gw->metrics_source.nkinds; ++k)
+        if ((gw->metrics_source.clients[k] = calloc(gw->nthreads, sizeof(upstream_client_t *))) == NULL)
+            abort();
     gw->metrics_source.nthreads = gw->nthreads;
     gw->metrics_source.upstreams[METRICS_NOTIFIER] = gw->notifier;
     gw->metrics_source.upstreams[METRICS_HISTORY] = gw->history;
+    for (size_t k = 0; k < gw->routes.nkinds; ++k)
+        gw->metrics_source.upstreams[METRICS_FIRST_ROUTED + k] = gw->routed[k];
     gw->metrics_source.started_at_ms = gw->started_at_ms;
 
     /* the listening sockets are opened here, so that an address in use fails the start */
@@ -272,9 +285,11 @@ int gateway_stop(gateway_t *gw)
     pthread_barrier_destroy(&gw->started);
     pthread_barrier_destroy(&gw->stopped);
     free(gw->metrics_source.threads);
-    free(gw->metrics_source.clients[METRICS_NOTIFIER]);
-    free(gw->metrics_source.clients[METRICS_HISTORY]);
+    for (size_t k = 0; k < gw->metrics_source.nkinds; ++k)
+        free(gw->metrics_source.clients[k]);
     gw->metrics_source = (metrics_source_t){0};
+    chat_destroy(gw->chat);
+    gw->chat = NULL;
     if (!disposed)
         return -1; /* the contexts left open point into the threads */
     free(gw->threads);

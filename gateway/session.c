@@ -382,7 +382,7 @@ static void resume_next(session_t *s)
         .op = PROTO_OP_SINCE, .user_id = {s->user_id, s->user_len}, .after = s->last_sent_id, .limit = RESUME_PAGE};
     upstream_outcome_t outcome;
     gateway_new_rid(s->thread->gw, req.rid);
-    s->resume.call = upstream_call(s->thread->history, &req, (uint32_t)cfg_of(s)->write_timeout_ms, on_resume_reply, s, &outcome);
+    s->resume.call = upstream_call(s->thread->history, &req, (uint32_t)cfg_of(s)->write_timeout_ms, true, on_resume_reply, s, &outcome);
     if (s->resume.call == NULL) {
         upstream_result_t res = {.outcome = outcome};
         on_resume_reply(&res, s);
@@ -434,7 +434,7 @@ void session_attach_user(session_t *s, const char *user, size_t len, bool resume
     proto_request_t req = {.op = PROTO_OP_PAGE, .user_id = {s->user_id, len}, .limit = 1};
     upstream_outcome_t outcome;
     gateway_new_rid(s->thread->gw, req.rid);
-    s->resume.call = upstream_call(s->thread->history, &req, (uint32_t)cfg_of(s)->read_timeout_ms, on_baseline_reply, s, &outcome);
+    s->resume.call = upstream_call(s->thread->history, &req, (uint32_t)cfg_of(s)->read_timeout_ms, true, on_baseline_reply, s, &outcome);
     if (s->resume.call == NULL) {
         upstream_result_t res = {.outcome = outcome};
         on_baseline_reply(&res, s);

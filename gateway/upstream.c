@@ -279,8 +279,8 @@ static nng_msg *request_msg_new(const proto_request_t *req)
     return msg;
 }
 
-upstream_call_t *upstream_call(upstream_client_t *client, const proto_request_t *req, uint32_t timeout_ms, upstream_cb cb,
-                               void *data, upstream_outcome_t *outcome)
+upstream_call_t *upstream_call(upstream_client_t *client, const proto_request_t *req, uint32_t timeout_ms, bool resend,
+                               upstream_cb cb, void *data, upstream_outcome_t *outcome)
 {
     upstream_call_t *call;
     int rv;
@@ -318,6 +318,8 @@ upstream_call_t *upstream_call(upstream_client_t *client, const proto_request_t 
     call->deadline = nng_clock() + timeout_ms;
     atomic_store(&call->state, CALL_SEND);
     ++client->inflight;
+    /* REQ resends on its own when the replica goes away, and after this long without a reply (longer than any call) */
+    nng_ctx_set_ms(call->ctx, NNG_OPT_REQ_RESENDTIME, resend ? 60000 : NNG_DURATION_INFINITE);
     nng_aio_set_msg(call->aio, msg);
     nng_aio_set_timeout(call->aio, (nng_duration)timeout_ms);
     nng_ctx_send(call->ctx, call->aio);

@@ -66,11 +66,12 @@ void upstream_client_destroy(upstream_client_t *client);
 /* Calls in flight from this client. */
 unsigned upstream_client_inflight(const upstream_client_t *client);
 
-/* Sends req and waits up to timeout_ms (send and reply together) for the reply. Returns the call (cb runs later on
- * the loop), or NULL with *outcome set (UPSTREAM_NO_REPLICA, UPSTREAM_OVERLOADED) when it could not start: then cb
- * never runs. Loop thread. */
-upstream_call_t *upstream_call(upstream_client_t *client, const proto_request_t *req, uint32_t timeout_ms, upstream_cb cb,
-                               void *data, upstream_outcome_t *outcome);
+/* Sends req and waits up to timeout_ms (send and reply together) for the reply. With resend, a request in flight on a
+ * replica that goes away is sent again to another (the worker must apply it once, by request id); without, the call
+ * fails (UPSTREAM_FAILED). Returns the call (cb runs later on the loop), or NULL with *outcome set
+ * (UPSTREAM_NO_REPLICA, UPSTREAM_OVERLOADED) when it could not start: then cb never runs. Loop thread. */
+upstream_call_t *upstream_call(upstream_client_t *client, const proto_request_t *req, uint32_t timeout_ms, bool resend,
+                               upstream_cb cb, void *data, upstream_outcome_t *outcome);
 
 /* Abandons a call: its callback will not run. Loop thread. */
 void upstream_call_cancel(upstream_call_t *call);

@@ -1,0 +1,37 @@
+/*
+ * An order, as the seed's OrderProcessor takes it: {"customer_id", "items":[{"product_id","quantity"}], "total_amount"},
+ * and its validation, with the seed's reasons ("Missing fields", "Amount must be > 0"). Pure, any thread.
+ */
+#ifndef NOTIGATE_ORDER_H
+#define NOTIGATE_ORDER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ORDER_ITEMS_MAX 100        /* items in one order */
+#define ORDER_QUANTITY_MAX 1000000 /* of one item */
+
+typedef struct st_order_t {
+    json_t *_root;           /* the parsed body; owns the strings below */
+    const char *customer_id; /* a user id: the order's notification goes to this user */
+    size_t customer_len;
+    double total_amount;
+    /* the items with each product once (quantities of a product named twice added up), for the stock check */
+    struct {
+        const char *product_id;
+        size_t len;
+        int64_t quantity;
+    } lines[ORDER_ITEMS_MAX];
+    size_t nlines;
+} order_t;
+
+/* Parses and validates body. Returns 0, or -1 with *reason set to the answer's "error" (the seed's wording where it
+ * has one: "Missing fields", "Amount must be > 0"). On success release with order_dispose. */
+int order_parse(order_t *order, const char *body, size_t len, const char **reason);
+void order_dispose(order_t *order);
+
+/* A product id: 1-64 characters of [A-Za-z0-9_.-]. */
+int order_valid_product_id(const char *s, size_t len);
+
+#endif
