@@ -68,8 +68,11 @@ int main(int argc, char **argv)
 
     worker_run(loop, server, (uint32_t)drain_ms, health_file, redis_healthy, rc);
 
-    if (rpc_server_destroy(server) != 0)
-        return 0; /* requests in flight were answered; only the socket's teardown is stuck */
+    if (rpc_server_destroy(server) != 0) {
+        /* requests in flight were answered; only the socket's teardown is stuck */
+        log_info("history-svc stopped", "nng_close=stuck");
+        return 0;
+    }
     redis_client_destroy(rc);
     history_store_destroy(store);
     h2o_evloop_destroy(loop);

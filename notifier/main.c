@@ -147,8 +147,11 @@ int main(int argc, char **argv)
     /* nothing is held after the drain (see on_request); if anything were, it must be answered while its call exists:
      * watch_destroy below would answer it after rpc_server_destroy freed the call */
     watch_release_all(nt.watch);
-    if (rpc_server_destroy(server) != 0)
-        return 0; /* requests in flight were answered; only the socket's teardown is stuck */
+    if (rpc_server_destroy(server) != 0) {
+        /* requests in flight were answered; only the socket's teardown is stuck */
+        log_info("notifier stopped", "nng_close=stuck");
+        return 0;
+    }
     redis_client_destroy(rc);
     h2o_timeout_unlink(&nt.sweep_entry);
     h2o_timeout_dispose(nt.loop, &nt.sweep);

@@ -235,8 +235,11 @@ int main(int argc, char **argv)
 
     worker_run(app.loop, server, (uint32_t)drain_ms, health_file, redis_healthy, rc);
 
-    if (rpc_server_destroy(server) != 0)
+    if (rpc_server_destroy(server) != 0) {
+        /* requests in flight were answered; only the socket's teardown is stuck */
+        log_info("orders stopped", "nng_close=stuck");
         return 0;
+    }
     redis_client_destroy(rc);
     orders_store_destroy(app.store);
     h2o_timeout_dispose(app.loop, &app.delay);
