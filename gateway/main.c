@@ -63,15 +63,17 @@ static int register_upstreams(gateway_t *gw, h2o_hostconf_t *hostconf)
         route_entry_t *e = &gw->routes.entries[i];
         if (e->kind >= 0)
             continue;
-        h2o_url_t *url = malloc(sizeof(*url));
-        if (url == NULL || h2o_url_parse(e->upstream, SIZE_MAX, url) != 0) {
+        h2o_url_t url; /* points into e->upstream; h2o_proxy_register_reverse_proxy copies it */
+        if (h2o_url_parse(e->upstream, SIZE_MAX, &url) != 0) {
             fprintf(stderr, "gateway: route %s: cannot parse the upstream URL %s\n", e->path, e->upstream);
-            free(url);
             return -1;
         }
-        h2o_proxy_config_vars_t proxy = {.io_timeout = e->timeout_ms, .keepalive_timeout = 2000, .preserve_host = 0};
+        /* No keep-alive pool (a connection per request): h2o 2.2's pool arms its timer on the loop of whichever thread
+         * initialises its context first (racing when the threads start together) and keeps it until the configuration
+         * is disposed, after the threads have destroyed their loops: h2o_evloop_destroy then asserts at every stop. */
+        h2o_proxy_config_vars_t proxy = {.io_timeout = e->timeout_ms, .keepalive_timeout = 0, .preserve_host = 0};
         h2o_pathconf_t *pathconf = h2o_config_register_path(hostconf, e->path, 0);
-        h2o_proxy_register_reverse_proxy(pathconf, url, &proxy);
+        h2o_proxy_register_reverse_proxy(pathconf, &url, &proxy);
         log_info("route to an HTTP upstream", "path=%s upstream=%s", e->path, e->upstream);
     }
     return 0;

@@ -121,6 +121,16 @@ static bool path_matches(const route_entry_t *e, const char *path, size_t len)
     return len > n && memcmp(path, e->path, n) == 0; /* "/v1/orders/" matches "/v1/orders/..." */
 }
 
+/* True if the comma-separated list holds method as one of its items ("PAT" is not in "PATCH, GET"). */
+static bool allow_has(const char *list, const char *method)
+{
+    size_t n = strlen(method);
+    for (const char *p = list; (p = strstr(p, method)) != NULL; p += n)
+        if ((p == list || p[-1] == ' ') && (p[n] == '\0' || p[n] == ','))
+            return true;
+    return false;
+}
+
 const route_entry_t *route_table_match(const route_table_t *t, const char *method, size_t method_len, const char *path,
                                        size_t path_len, char *allow, size_t allowsz)
 {
@@ -133,7 +143,7 @@ const route_entry_t *route_table_match(const route_table_t *t, const char *metho
             continue;
         if (strcmp(e->method, "*") == 0 || (strlen(e->method) == method_len && memcmp(e->method, method, method_len) == 0))
             return e;
-        if (allow != NULL && used < allowsz && strstr(allow, e->method) == NULL) {
+        if (allow != NULL && used < allowsz && !allow_has(allow, e->method)) {
             int n = snprintf(allow + used, allowsz - used, "%s%s", used != 0 ? ", " : "", e->method);
             if (n > 0)
                 used += (size_t)n < allowsz - used ? (size_t)n : allowsz - used - 1;

@@ -165,9 +165,14 @@ static bool thread_dispose(gateway_thread_t *thread)
     /* h2o_context_request_shutdown armed a GOAWAY resend one second later; no HTTP/2 connection is left for it */
     if (h2o_linklist_is_empty(&ctx->http2._conns) && h2o_timeout_is_linked(&ctx->http2._graceful_shutdown_timeout))
         h2o_timeout_unlink(&ctx->http2._graceful_shutdown_timeout);
-    h2o_timeout_t *timeouts[] = {&ctx->zero_timeout,      &ctx->one_sec_timeout,     &ctx->hundred_ms_timeout,
-                                 &ctx->handshake_timeout, &ctx->http1.req_timeout,   &ctx->http2.idle_timeout,
-                                 &ctx->http2.graceful_shutdown_timeout, &ctx->proxy.io_timeout};
+    h2o_timeout_t *timeouts[] = {&ctx->zero_timeout,
+                                 &ctx->one_sec_timeout,
+                                 &ctx->hundred_ms_timeout,
+                                 &ctx->handshake_timeout,
+                                 &ctx->http1.req_timeout,
+                                 &ctx->http2.idle_timeout,
+                                 &ctx->http2.graceful_shutdown_timeout,
+                                 &ctx->proxy.io_timeout};
     bool idle = h2o_linklist_is_empty(&ctx->http1._conns) && h2o_linklist_is_empty(&ctx->http2._conns);
     for (size_t i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); ++i)
         idle = idle && h2o_linklist_is_empty(&timeouts[i]->_entries);

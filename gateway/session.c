@@ -204,8 +204,12 @@ void session_send(session_t *s, const char *frame, size_t len)
     schedule_flush(s);
 }
 
+static void greet(session_t *s);
+
 void session_send_event(session_t *s, const char *event, const char *payload, size_t len)
 {
+    if (s->greet_pending)
+        greet(s); /* the client sent something before its first frame went out: that frame comes first anyway */
     json_out_t *o = &s->thread->ws_out;
     json_out_reset(o);
     if (s->proto == SESSION_SOCKETIO) {
@@ -389,6 +393,21 @@ static void resume_next(session_t *s)
     }
 }
 
+/* The session's first frame, held back while a session without since learns where it starts: a notification the client
+ * causes once it has this frame (it publishes, or places an order) then has an id above the baseline and reaches the
+ * session. Sent at once, the frame would let such a notification into history before the baseline was read, and the
+ * session would take it for one published before it connected. */
+static void greet(session_t *s)
+{
+    if (!s->greet_pending)
+        return;
+    s->greet_pending = false;
+    if (s->proto == SESSION_SOCKETIO)
+        socketio_send_connect(s);
+    else
+        native_on_open(s, s->user_id, s->user_len);
+}
+
 /* A session without since starts from the newest notification the user has now. */
 static void on_baseline_reply(upstream_result_t *res, void *data)
 {
@@ -401,6 +420,7 @@ static void on_baseline_reply(upstream_result_t *res, void *data)
         log_warn("session starts without a baseline: history unreachable", "sid=%s", s->sid);
     }
     upstream_result_dispose(res);
+    greet(s);
     if (s->resume.again && s->has_baseline) {
         s->resume.again = false;
         resume_next(s);
@@ -581,9 +601,14 @@ int session_handle_native(gateway_thread_t *thread, h2o_req_t *req, const char *
     session_t *s = open_session(thread, req, SESSION_NATIVE, ROUTE_WS, started_us);
     if (s == NULL)
         return 0;
-    native_on_open(s, user, ulen); /* hello first: a resume that fails at once sends its error after it */
-    if (ulen != 0)
-        session_attach_user(s, user, ulen, has_since, since);
+    if (ulen != 0 && !has_since) {
+        s->greet_pending = true; /* hello once the session knows where it starts (greet) */
+        session_attach_user(s, user, ulen, false, 0);
+    } else {
+        native_on_open(s, user, ulen); /* hello first: a resume that fails at once sends its error after it */
+        if (ulen != 0)
+            session_attach_user(s, user, ulen, has_since, since);
+    }
     return 0;
 }
 

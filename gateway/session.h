@@ -67,6 +67,7 @@ struct st_session_t {
     bool dead;           /* closed or closing: nothing more is sent, it is freed soon */
     bool reaping;        /* on the reap list: freed after the current event */
     bool has_baseline;   /* last_sent_id says where the session is (a resync can go on from it) */
+    bool greet_pending;  /* the first frame (hello, Socket.IO's CONNECT answer) waits for the baseline: see greet() */
     uint16_t close_code; /* a close frame to send once the frames queued before it are written, or 0 */
     struct {
         bool connected;                   /* the client connected to the default namespace */
@@ -126,7 +127,9 @@ void session_send_error(session_t *s, const char *code, const char *message);
  * peer answers or 2 s pass. */
 void session_close(session_t *s, uint16_t code, const char *reason);
 
-/* Gives the session a user and starts its notifications: with since (resume), first what it missed from history. */
+/* Gives the session a user and starts its notifications: with since (resume), first what it missed from history;
+ * without, from the user's newest notification in history (the baseline). With s->greet_pending set, the session's first
+ * frame is sent once the baseline is known, so that whatever the client publishes after it reaches the session. */
 void session_attach_user(session_t *s, const char *user, size_t len, bool resume, uint64_t since);
 
 /* Delivers a feed batch to this thread's sessions (called for every batch the feed posts). */
@@ -140,6 +143,7 @@ void sessions_resync(gateway_thread_t *thread);
 void native_on_open(session_t *s, const char *user, size_t user_len);
 void native_on_message(session_t *s, const char *data, size_t len);
 void socketio_on_open(session_t *s);
+void socketio_send_connect(session_t *s); /* the answer to the client's CONNECT: 40{"sid"} */
 void socketio_on_message(session_t *s, const char *data, size_t len);
 void socketio_ping(session_t *s);
 

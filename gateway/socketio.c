@@ -29,6 +29,16 @@ static void send_packet(session_t *s, const char *prefix, const char *json, size
     session_send(s, o->buf, o->len);
 }
 
+void socketio_send_connect(session_t *s)
+{
+    json_out_t o = {NULL};
+    json_out_lit(&o, "{\"sid\":");
+    json_out_str(&o, s->sio.sid, strlen(s->sio.sid));
+    json_out_lit(&o, "}");
+    send_packet(s, "40", o.buf, o.len);
+    json_out_dispose(&o);
+}
+
 /* CONNECT_ERROR with a message (the client's connect_error event), for the namespace nsp ("/name", or empty for the
  * default one): a client ignores a CONNECT_ERROR that does not name the namespace it connects to. */
 static void connect_error(session_t *s, const char *nsp, size_t nsp_len, const char *message)
@@ -127,14 +137,14 @@ static void on_connect(session_t *s, const char *data, size_t len)
         }
     }
     s->sio.connected = true;
-    json_out_t o = {NULL};
-    json_out_lit(&o, "{\"sid\":");
-    json_out_str(&o, s->sio.sid, strlen(s->sio.sid));
-    json_out_lit(&o, "}");
-    send_packet(s, "40", o.buf, o.len);
-    json_out_dispose(&o);
-    if (user_len != 0 && s->user_len == 0)
-        session_attach_user(s, user, user_len, has_since, since);
+    if (user_len != 0 && s->user_len == 0 && !has_since) {
+        s->greet_pending = true; /* the CONNECT answer once the session knows where it starts (session.c, greet) */
+        session_attach_user(s, user, user_len, false, 0);
+    } else {
+        socketio_send_connect(s);
+        if (user_len != 0 && s->user_len == 0)
+            session_attach_user(s, user, user_len, has_since, since);
+    }
 Exit:
     if (auth != NULL)
         json_decref(auth);

@@ -1,4 +1,5 @@
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 #include "order.h"
 #include "valid.h"
@@ -6,6 +7,32 @@
 int order_valid_product_id(const char *s, size_t len)
 {
     return valid_user_id(s, len); /* the same alphabet and bounds */
+}
+
+/* True if v nests arrays and objects more than levels deep (a scalar: 0 levels, a flat object: 1). */
+static bool nested_deeper_than(json_t *v, int levels)
+{
+    size_t i;
+    const char *key;
+    json_t *child;
+    if (!json_is_object(v) && !json_is_array(v))
+        return false;
+    if (levels == 0)
+        return true;
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, child)
+        {
+            if (nested_deeper_than(child, levels - 1))
+                return true;
+        }
+    } else {
+        json_array_foreach(v, i, child)
+        {
+            if (nested_deeper_than(child, levels - 1))
+                return true;
+        }
+    }
+    return false;
 }
 
 int order_parse(order_t *order, const char *body, size_t len, const char **reason)
@@ -18,6 +45,10 @@ int order_parse(order_t *order, const char *body, size_t len, const char **reaso
         goto Error;
     }
     order->_root = root;
+    if (nested_deeper_than(root, ORDER_DEPTH_MAX)) {
+        *reason = "JSON nested deeper than 32 levels";
+        goto Error;
+    }
 
     json_t *customer = json_object_get(root, "customer_id"), *items = json_object_get(root, "items"),
            *total = json_object_get(root, "total_amount");

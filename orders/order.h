@@ -11,6 +11,7 @@
 
 #define ORDER_ITEMS_MAX 100        /* items in one order */
 #define ORDER_QUANTITY_MAX 1000000 /* of one item */
+#define ORDER_DEPTH_MAX 32         /* nesting of the body's arrays and objects (the store's Lua JSON stops at 1000) */
 
 typedef struct st_order_t {
     json_t *_root;           /* the parsed body; owns the strings below */
@@ -27,7 +28,8 @@ typedef struct st_order_t {
 } order_t;
 
 /* Parses and validates body. Returns 0, or -1 with *reason set to the answer's "error" (the seed's wording where it
- * has one: "Missing fields", "Amount must be > 0"). On success release with order_dispose. */
+ * has one: "Missing fields", "Amount must be > 0"). A body nested deeper than ORDER_DEPTH_MAX is refused: the record
+ * echoes the whole body, and Redis's Lua (cjson) must be able to read it. On success release with order_dispose. */
 int order_parse(order_t *order, const char *body, size_t len, const char **reason);
 void order_dispose(order_t *order);
 

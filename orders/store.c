@@ -15,10 +15,15 @@
 
 /* KEYS: stock, order seq, idem, then publish's five (ng:seq, ng:idem:<rid>, ng:u:<customer>, unread, ng:stream).
  * ARGV: customer, body (JSON), YYYYMMDDHHMMSS, processed_at, retention ms, idem ttl s, n, then n product/quantity pairs.
- * Returns {replayed, "<status> <body>"}. */
+ * Returns {replayed, "<status> <body>"}. Redis does not undo what a script wrote before an error: everything that can
+ * fail (reading the body) comes before the first write. */
 static const char PLACE_LUA[] =
     NOTIFY_PUBLISH_LUA "local prev = redis.call('GET', KEYS[3])\n"
                        "if prev then return {1, prev} end\n"
+                       "local ok, record = pcall(cjson.decode, ARGV[2])\n"
+                       "if not ok or type(record) ~= 'table' then\n"
+                       "  return {0, '400 {\"status\":\"failed\",\"error\":\"Invalid JSON\"}'}\n"
+                       "end\n"
                        "local n = tonumber(ARGV[7])\n"
                        "for i = 1, n do\n"
                        "  local have = tonumber(redis.call('HGET', KEYS[1], ARGV[6 + 2 * i]) or '0')\n"
@@ -30,7 +35,6 @@ static const char PLACE_LUA[] =
                        "end\n"
                        "for i = 1, n do redis.call('HINCRBY', KEYS[1], ARGV[6 + 2 * i], -tonumber(ARGV[7 + 2 * i])) end\n"
                        "local order_id = 'ORD' .. ARGV[3] .. string.format('%06d', redis.call('INCR', KEYS[2]) % 1000000)\n"
-                       "local record = cjson.decode(ARGV[2])\n"
                        "record.order_id = order_id\n"
                        "record.status = 'completed'\n"
                        "record.processed_at = ARGV[4]\n"
@@ -96,6 +100,10 @@ static void answer(call_t *c, int status, const char *body)
 }
 
 static const char UNAVAILABLE[] = "{\"error\":{\"code\":\"unavailable\",\"message\":\"the order store (Redis) is unreachable\"}}";
+/* A place whose script may have run: the connection dropped, or Redis did not answer within --redis-timeout-ms. */
+static const char PLACE_UNKNOWN[] =
+    "{\"error\":{\"code\":\"unavailable\",\"message\":\"the order store (Redis) did not answer: the "
+    "order may or may not have been placed; retry with the same Idempotency-Key\"}}";
 
 /* A NULL or error reply: 503 (logged). Returns true if it was one. */
 static bool failed(call_t *c, redisReply *r, const char *what)
@@ -126,6 +134,10 @@ void orders_store_seed_stock(orders_store_t *store)
 static void on_placed(redisReply *r, void *data)
 {
     call_t *c = data;
+    if (r == NULL) {
+        answer(c, 503, PLACE_UNKNOWN);
+        return;
+    }
     if (failed(c, r, "place_order"))
         return;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[1]->type != REDIS_REPLY_STRING || r->element[1]->len < 5) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole system on this machine: installs missing Debian packages, builds, starts a private redis-server
-# (AOF persistence under data/redis), one notifier, one history-svc and the gateway, prints the URL, and stops
-# everything on Ctrl-C.
+# (AOF persistence under data/redis), one notifier, one history-svc, one orders worker and the gateway, prints the URL,
+# and stops everything on Ctrl-C.
 #   PORT (default 8080)        HTTP port of the gateway, on 127.0.0.1 unless HOST says otherwise
 #   HOST (default 127.0.0.1)   address the gateway listens on
 #   REDIS_PORT (default 6399)  the private Redis (loopback only)
@@ -11,7 +11,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 port=${PORT:-8080}; host=${HOST:-127.0.0.1}; redis_port=${REDIS_PORT:-6399}
 data=${DATA_DIR:-$root/data}
-notifier_port=${NOTIFIER_PORT:-7101}; history_port=${HISTORY_PORT:-7102}
+notifier_port=${NOTIFIER_PORT:-7101}; history_port=${HISTORY_PORT:-7102}; orders_port=${ORDERS_PORT:-7103}
 
 "$root/scripts/deps.sh" build
 "$root/scripts/build.sh"
@@ -36,13 +36,16 @@ pids+=($!)
 for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
 "$bin/gateway" --listen "$host:$port" --notifier-bind "tcp://127.0.0.1:$notifier_port" \
-  --history-bind "tcp://127.0.0.1:$history_port" 2>>"$data/logs/gateway.log" &
+  --history-bind "tcp://127.0.0.1:$history_port" --orders-bind "tcp://127.0.0.1:$orders_port" 2>>"$data/logs/gateway.log" &
 pids+=($!)
 "$bin/history-svc" --gateway "tcp://127.0.0.1:$history_port" --redis-url "redis://127.0.0.1:$redis_port" \
   2>>"$data/logs/history-svc.log" &
 pids+=($!)
 "$bin/notifier" --gateway "tcp://127.0.0.1:$notifier_port" --redis-url "redis://127.0.0.1:$redis_port" \
   2>>"$data/logs/notifier.log" &
+pids+=($!)
+"$bin/orders" --gateway "tcp://127.0.0.1:$orders_port" --redis-url "redis://127.0.0.1:$redis_port" \
+  2>>"$data/logs/orders.log" &
 pids+=($!)
 
 url="http://$host:$port"
@@ -57,6 +60,8 @@ cat <<MSG
 notigate is running at $url
   publish:  curl -X POST $url/v1/notifications -d '{"user_id":"alice","message":"hello"}'
   fetch:    curl '$url/v1/users/alice/notifications'
+  order:    curl -X POST $url/v1/orders -d '{"customer_id":"alice","items":[{"product_id":"item1","quantity":2}],"total_amount":99.99}'
+  stock:    curl $url/v1/inventory
   logs:     $data/logs/   (Ctrl-C stops everything)
 MSG
 wait -n "${pids[@]}" || true

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# deploy test: builds the images of docker-compose.yml, runs the whole stack with 3 history-svc and 2 notifier
-# replicas under a project name of its own, and checks it from the host through the gateway's port published
+# deploy test: builds the images of docker-compose.yml, runs the whole stack with 3 history-svc, 2 notifier and 2
+# orders replicas under a project name of its own, and checks it from the host through the gateway's port published
 # on 127.0.0.1 (never a container address). Always tears the stack down (containers, network, volumes).
 #
 # Usage, from anywhere:  tests/deploy/deploy_test.sh          (ctest -L deploy runs it)
@@ -15,7 +15,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TOOLS=$(cd "$ROOT/../shared/tools" 2>/dev/null && pwd) || { echo "!! no ../shared/tools beside $ROOT" >&2; exit 1; }
 cd "$ROOT"
 
-N_HISTORY=3 N_NOTIFIER=2 N_MESSAGES=30
+N_HISTORY=3 N_NOTIFIER=2 N_ORDERS=2 N_MESSAGES=30
 USERS=(alice bob carol)
 PROJECT=ngdeploy$$
 export NOTIGATE_TAG=${NOTIGATE_TAG:-deploy-test}
@@ -94,19 +94,19 @@ timeout 600 "${DC[@]}" build >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.
 BUILD_S=$(($(date +%s) - t))
 ok "images built in ${BUILD_S}s: $(docker image inspect -f '{{.Size}}' "notigate:$NOTIGATE_TAG" | awk '{printf "notigate %.0f MB", $1/1e6}'), $(docker image inspect -f '{{.Size}}' "notigate-redis:$NOTIGATE_TAG" | awk '{printf "notigate-redis %.0f MB", $1/1e6}')"
 
-for b in gateway notifier history-svc; do
+for b in gateway notifier history-svc orders; do
     docker run --rm "notigate:$NOTIGATE_TAG" "$b" --help >/dev/null || fail "$b --help in the image"
 done
 [ "$(docker run --rm "notigate:$NOTIGATE_TAG" id -u)" != 0 ] || fail "the notigate image runs as root"
-ok "all three binaries run in the image, as a non-root user"
+ok "all four binaries run in the image, as a non-root user"
 
 # ---- up --------------------------------------------------------------------------------------------------------
-log "up: project $PROJECT, gateway on $BASE, history-svc x$N_HISTORY, notifier x$N_NOTIFIER"
+log "up: project $PROJECT, gateway on $BASE, history-svc x$N_HISTORY, notifier x$N_NOTIFIER, orders x$N_ORDERS"
 t=$(date +%s)
-timeout 180 "${DC[@]}" up -d --scale history-svc=$N_HISTORY --scale notifier=$N_NOTIFIER >"$WORK/up.log" 2>&1 \
-    || { cat "$WORK/up.log" >&2; fail "docker-compose up"; }
+timeout 180 "${DC[@]}" up -d --scale history-svc=$N_HISTORY --scale notifier=$N_NOTIFIER --scale orders=$N_ORDERS \
+    >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; fail "docker-compose up"; }
 
-want=$((1 + 1 + N_HISTORY + N_NOTIFIER))
+want=$((1 + 1 + N_HISTORY + N_NOTIFIER + N_ORDERS))
 deadline=$(($(date +%s) + 180))
 while :; do
     healthy=0 bad=
@@ -201,6 +201,35 @@ grep '^notigate_worker_replica_replies_total' "$WORK/metrics.txt" | sed 's/^/   
 served=$(grep -cE '^notigate_worker_replica_replies_total\{kind="history",replica="history-svc@[^"]+"\} [1-9]' "$WORK/metrics.txt" || true)
 [ "$served" -gt 1 ] || fail "only $served history-svc replica(s) served requests"
 ok "$served distinct history-svc replicas served requests (of $N_HISTORY)"
+
+# ---- an order through the published port: the orders replicas dialed the gateway's ORDERS_BIND --------------------
+replicas=$(sed -n 's/^notigate_worker_replicas{kind="orders"} //p' "$WORK/metrics.txt")
+[ "$replicas" = "$N_ORDERS" ] || fail "the gateway sees $replicas orders replica(s), expected $N_ORDERS"
+code=$(curl -s -o "$WORK/inventory.json" -w '%{http_code}' --max-time 5 "$BASE/v1/inventory" || true)
+[ "$code" = 200 ] || fail "GET /v1/inventory answered $code: $(cat "$WORK/inventory.json")"
+before=$(/usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["inventory"]["item1"])' "$WORK/inventory.json") \
+    || fail "GET /v1/inventory: no item1 in $(cat "$WORK/inventory.json")"
+order='{"customer_id":"alice","items":[{"product_id":"item1","quantity":2}],"total_amount":99.99}'
+key="deploy-$PROJECT"
+for attempt in 1 2; do
+    code=$(curl -s -o "$WORK/order$attempt.json" -w '%{http_code}' --max-time 5 -H 'Content-Type: application/json' \
+        -H "Idempotency-Key: $key" -d "$order" "$BASE/v1/orders" || true)
+    [ "$code" = 201 ] || fail "POST /v1/orders (attempt $attempt) answered $code: $(cat "$WORK/order$attempt.json")"
+done
+cmp -s "$WORK/order1.json" "$WORK/order2.json" || fail "the retry with the same Idempotency-Key answered differently"
+order_id=$(/usr/bin/python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); o = r["order"]
+assert r["status"] == "success" and o["status"] == "completed" and o["customer_id"] == "alice" and "processed_at" in o
+print(o["order_id"])' "$WORK/order1.json") || fail "POST /v1/orders: unexpected body $(cat "$WORK/order1.json")"
+code=$(curl -s -o "$WORK/order.json" -w '%{http_code}' --max-time 5 "$BASE/v1/orders/$order_id" || true)
+[ "$code" = 200 ] || fail "GET /v1/orders/$order_id answered $code"
+after=$(curl -s --max-time 5 "$BASE/v1/inventory" | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["inventory"]["item1"])')
+[ "$after" = $((before - 2)) ] || fail "item1 went from $before to $after after one order of 2 (sent twice with one key)"
+deadline=$(($(date +%s) + 10))
+until curl -s --max-time 5 "$BASE/v1/users/alice/notifications?limit=100" | grep -q "Order $order_id completed"; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "the order's notification is not in alice's list after 10 s"
+    sleep 0.5
+done
+ok "order $order_id placed through $BASE (retried with its Idempotency-Key: one order), item1 $before -> $after, notification in alice's list"
 
 log "deploy test passed: build ${BUILD_S}s, up to healthy+ready ${UP_S}s, whole test $(($(date +%s) - T0))s"
 echo "$checks passed, 0 failed"

@@ -1,5 +1,6 @@
-// The e2e harness: starts a real notigate system (redis-server, gateway, notifiers, history-svc) on free loopback
-// ports in a temporary directory, and tears it down. Each test file runs one system for all of its tests:
+// The e2e harness: starts a real notigate system (redis-server, gateway, notifiers, history-svc, and orders replicas
+// when asked: suite({ orders: 1 })) on free loopback ports in a temporary directory, and tears it down. Each test file
+// runs one system for all of its tests:
 //
 //   const { suite } = require('./harness');
 //   const s = suite({ gatewayArgs: ['--ws-ping-interval-ms', '300'] });   // registers before/after hooks
@@ -195,9 +196,18 @@ function redisPing(port, timeoutMs = 500) {
 }
 
 class System {
-  // opts: gatewayArgs (extra gateway flags), notifiers (replicas, default 1), notifierArgs, historyArgs
+  // opts: gatewayArgs (extra gateway flags), notifiers (replicas, default 1), notifierArgs, historyArgs, orders (orders
+  // replicas, default 0), ordersArgs
   constructor(opts = {}) {
-    this.opts = { gatewayArgs: [], notifiers: 1, notifierArgs: [], historyArgs: [], ...opts };
+    this.opts = {
+      gatewayArgs: [],
+      notifiers: 1,
+      notifierArgs: [],
+      historyArgs: [],
+      orders: 0,
+      ordersArgs: [],
+      ...opts,
+    };
     this.children = [];
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'notigate-e2e.'));
     this.attempt = 0;
@@ -213,7 +223,7 @@ class System {
 
   // Starts every process and waits for /readyz; retries with new ports if a port was taken meanwhile.
   async start() {
-    for (const name of ['gateway', 'notifier', 'history-svc']) {
+    for (const name of ['gateway', 'notifier', 'history-svc', ...(this.opts.orders > 0 ? ['orders'] : [])]) {
       if (!fs.existsSync(path.join(BIN_DIR, name)))
         throw new Error(`no ${name} in ${BIN_DIR}: build first (cmake --build build), or set NOTIGATE_BIN_DIR`);
     }
@@ -233,7 +243,9 @@ class System {
 
   async _startOnce() {
     const tag = `.${this.attempt}`;
-    const [redisPort, httpPort, notifierPort, historyPort] = [
+    // the orders port too, always: the gateway's default (7103) may be taken by another system on this machine
+    const [redisPort, httpPort, notifierPort, historyPort, ordersPort] = [
+      await freePort(),
       await freePort(),
       await freePort(),
       await freePort(),
@@ -289,6 +301,8 @@ class System {
           `tcp://${HOST}:${notifierPort}`,
           '--history-bind',
           `tcp://${HOST}:${historyPort}`,
+          '--orders-bind',
+          `tcp://${HOST}:${ordersPort}`,
           '--shutdown-timeout-ms',
           '2000',
           ...this.opts.gatewayArgs,
@@ -330,6 +344,25 @@ class System {
         ),
       );
     }
+    for (let i = 0; i < this.opts.orders; ++i) {
+      const name = i === 0 ? 'orders' : `orders${i + 1}`;
+      this.children.push(
+        new Child(
+          name,
+          bin('orders'),
+          [
+            '--gateway',
+            `tcp://${HOST}:${ordersPort}`,
+            '--redis-url',
+            redisUrl,
+            '--drain-ms',
+            '1000',
+            ...this.opts.ordersArgs,
+          ],
+          log(name),
+        ),
+      );
+    }
     await this.waitReady();
   }
 
@@ -342,14 +375,23 @@ class System {
       try {
         const r = await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(1000) });
         last = `${r.status} ${await r.text()}`;
-        // ready, and the gateway's live feed follows the notifiers (else the first notifications wait for its retry)
-        if (r.status === 200 && /msg="live feed started"/.test(this.gatewayLog())) return;
+        // ready, and the gateway's live feed follows the notifiers (else the first notifications wait for its retry);
+        // /readyz does not count orders replicas: /metrics does
+        if (r.status === 200 && /msg="live feed started"/.test(this.gatewayLog()) && (await this._ordersConnected()))
+          return;
       } catch (err) {
         last = String(err.cause || err);
       }
       await sleep(50);
     }
     throw new Error(`the system was not ready within ${timeoutMs} ms: /readyz said ${last}`);
+  }
+
+  async _ordersConnected() {
+    if (this.opts.orders === 0) return true;
+    const r = await fetch(`${this.url}/metrics`, { signal: AbortSignal.timeout(1000) });
+    const m = /^notigate_worker_replicas\{kind="orders"\} (\d+)$/m.exec(await r.text());
+    return m !== null && Number(m[1]) === this.opts.orders;
   }
 
   async _stopChildren() {
@@ -413,6 +455,19 @@ class System {
     const text = await r.text();
     if (r.status !== 201) throw new Error(`publish for ${userId}: ${r.status} ${text}`);
     return JSON.parse(text);
+  }
+
+  // POST /v1/orders (the orders replicas must run: suite({ orders: 1 })); resolves with {status, body, text}.
+  async order(order, { idempotencyKey } = {}) {
+    const headers = { 'content-type': 'application/json' };
+    if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
+    const r = await fetch(`${this.url}/v1/orders`, { method: 'POST', headers, body: JSON.stringify(order) });
+    const text = await r.text();
+    let body = null;
+    try {
+      body = JSON.parse(text);
+    } catch {}
+    return { status: r.status, body, text };
   }
 
   // GET path; resolves with {status, headers, body (parsed JSON when it is JSON), text}.

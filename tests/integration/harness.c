@@ -27,7 +27,7 @@
 #include "harness.h"
 
 #ifndef NOTIGATE_GATEWAY_BIN
-#error "NOTIGATE_GATEWAY_BIN, NOTIGATE_NOTIFIER_BIN and NOTIGATE_HISTORY_BIN must name the binaries under test"
+#error "NOTIGATE_GATEWAY_BIN, NOTIGATE_NOTIFIER_BIN, NOTIGATE_HISTORY_BIN and NOTIGATE_ORDERS_BIN must name the binaries under test"
 #endif
 
 #define ROOT_PREFIX "/tmp/notigate-it."
@@ -41,7 +41,7 @@ extern char **environ;
 static char root_dir[64]; /* set by harness_main before the runner forks any test */
 static pid_t runner_pid;
 
-static const char *kind_names[HARNESS_NKINDS] = {"redis", "gateway", "notifier", "history-svc"};
+static const char *kind_names[HARNESS_NKINDS] = {"redis", "gateway", "notifier", "history-svc", "orders"};
 
 /* ---- small utilities ------------------------------------------------------------------------------------------- */
 
@@ -151,7 +151,8 @@ static bool find_in_path(const char *name, char *out, size_t outsz)
 
 static const char *binary_of(harness_kind_t kind, char *buf, size_t bufsz)
 {
-    static const char *built[HARNESS_NKINDS] = {NULL, NOTIGATE_GATEWAY_BIN, NOTIGATE_NOTIFIER_BIN, NOTIGATE_HISTORY_BIN};
+    static const char *built[HARNESS_NKINDS] = {NULL, NOTIGATE_GATEWAY_BIN, NOTIGATE_NOTIFIER_BIN, NOTIGATE_HISTORY_BIN,
+                                                NOTIGATE_ORDERS_BIN};
     if (kind == HARNESS_REDIS) {
         if (!find_in_path("redis-server", buf, bufsz))
             ck_abort_msg("redis-server is not in PATH");
@@ -285,8 +286,9 @@ static void describe_status(int status, char *buf, size_t bufsz)
 
 static harness_proc_t *start_proc(harness_t *h, harness_kind_t kind, const char *const *extra)
 {
-    char bin[600], listen[64], nbind[64], hbind[64], redis_url[64], port[16], wt[16], wrt[16], tls_listen[64], redis_dir[600];
-    char *argv[40];
+    char bin[600], listen[64], nbind[64], hbind[64], obind[64], redis_url[64], port[16], wt[16], wrt[16], tls_listen[64],
+        redis_dir[600];
+    char *argv[48];
     int argc = 0;
 
     if (h->nprocs == HARNESS_MAX_PROCS)
@@ -299,6 +301,7 @@ static harness_proc_t *start_proc(harness_t *h, harness_kind_t kind, const char 
 
     snprintf(nbind, sizeof(nbind), "tcp://127.0.0.1:%u", h->notifier_port);
     snprintf(hbind, sizeof(hbind), "tcp://127.0.0.1:%u", h->history_port);
+    snprintf(obind, sizeof(obind), "tcp://127.0.0.1:%u", h->orders_port);
     snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%u", h->redis_port);
     argv[argc++] = (char *)binary_of(kind, bin, sizeof(bin));
     switch (kind) {
@@ -319,11 +322,15 @@ static harness_proc_t *start_proc(harness_t *h, harness_kind_t kind, const char 
         snprintf(wt, sizeof(wt), "%d", h->opts.worker_timeout_ms);
         snprintf(wrt, sizeof(wrt), "%d", h->opts.write_timeout_ms);
         {
-            char *args[] = {
-                "--listen",           listen, "--notifier-bind", nbind, "--history-bind", hbind, "--worker-timeout-ms", wt,
-                "--write-timeout-ms", wrt,    "--threads",       "2",   "--log-level",    "info"};
+            char *args[] = {"--listen",      listen, "--notifier-bind",     nbind, "--history-bind",     hbind,
+                            "--orders-bind", obind,  "--worker-timeout-ms", wt,    "--write-timeout-ms", wrt,
+                            "--threads",     "2",    "--log-level",         "info"};
             for (size_t i = 0; i < sizeof(args) / sizeof(args[0]); ++i)
                 argv[argc++] = args[i];
+        }
+        for (const char *const *a = h->opts.gateway_args; a != NULL && *a != NULL; ++a) {
+            ck_assert_msg(argc < (int)(sizeof(argv) / sizeof(argv[0])) - 8, "harness: too many gateway arguments");
+            argv[argc++] = (char *)*a;
         }
         if (h->opts.tls) {
             snprintf(tls_listen, sizeof(tls_listen), "127.0.0.1:%u", h->tls_port);
@@ -333,8 +340,11 @@ static harness_proc_t *start_proc(harness_t *h, harness_kind_t kind, const char 
         }
         break;
     case HARNESS_NOTIFIER:
-    case HARNESS_HISTORY: {
-        char *args[] = {"--gateway", kind == HARNESS_NOTIFIER ? nbind : hbind, "--redis-url", redis_url, "--log-level", "info"};
+    case HARNESS_HISTORY:
+    case HARNESS_ORDERS: {
+        char *args[] = {"--gateway",   kind == HARNESS_NOTIFIER ? nbind : (kind == HARNESS_HISTORY ? hbind : obind),
+                        "--redis-url", redis_url,
+                        "--log-level", "info"};
         for (size_t i = 0; i < sizeof(args) / sizeof(args[0]); ++i)
             argv[argc++] = args[i];
     } break;
@@ -491,6 +501,42 @@ static bool redis_reply_contains(uint16_t port, const char *command, const char 
     return ok;
 }
 
+long long harness_redis_int(const harness_t *h, const char *command)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(h->redis_port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {.tv_sec = 2};
+    char buf[256];
+    size_t len = 0, cmdlen = strlen(command);
+    ssize_t n;
+    ck_assert_msg(fd >= 0, "socket: %s", strerror(errno));
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    bool sent = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && write(fd, command, cmdlen) == (ssize_t)cmdlen;
+    /* a reply is one line (":42", "-ERR ..", "$-1"), or "$2" and a second line holding the value */
+    while (sent && len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0) {
+        len += (size_t)n;
+        buf[len] = '\0';
+        const char *eol = strstr(buf, "\r\n");
+        if (eol != NULL && (buf[0] != '$' || buf[1] == '-' || strstr(eol + 2, "\r\n") != NULL))
+            break;
+    }
+    close(fd);
+    buf[len] = '\0';
+    char *end;
+    long long v = 0;
+    bool ok = false;
+    if (len > 1 && buf[0] == ':') {
+        v = strtoll(buf + 1, &end, 10);
+        ok = *end == '\r';
+    } else if (len > 1 && buf[0] == '$' && buf[1] != '-' && strstr(buf, "\r\n") != NULL) {
+        v = strtoll(strstr(buf, "\r\n") + 2, &end, 10);
+        ok = *end == '\r';
+    }
+    ck_assert_msg(ok, "redis %.*s: not an integer reply: %.200s", (int)strcspn(command, "\r\n"), command,
+                  sent ? buf : "(not sent)");
+    return v;
+}
+
 /* PING over a raw socket: true on +PONG. */
 static bool redis_ping(uint16_t port)
 {
@@ -615,10 +661,10 @@ static harness_proc_t *died_early(harness_t *h)
 /* One attempt: 0 when up, 1 when a process died (a port was taken: worth another attempt), -1 on timeout. */
 static int try_start(harness_t *h, char *why, size_t whysz)
 {
-    uint16_t *ports[] = {&h->http_port, &h->tls_port, &h->notifier_port, &h->history_port, &h->redis_port};
+    uint16_t *ports[] = {&h->http_port, &h->tls_port, &h->notifier_port, &h->history_port, &h->orders_port, &h->redis_port};
     pick_ports(ports, sizeof(ports) / sizeof(ports[0]));
-    note(h, "ports http=%u tls=%u notifier=%u history=%u redis=%u", h->http_port, h->tls_port, h->notifier_port, h->history_port,
-         h->redis_port);
+    note(h, "ports http=%u tls=%u notifier=%u history=%u orders=%u redis=%u", h->http_port, h->tls_port, h->notifier_port,
+         h->history_port, h->orders_port, h->redis_port);
 
     double deadline = harness_mono_ms() + READY_TIMEOUT_MS;
     const char *path = "redis PING";
@@ -634,6 +680,8 @@ static int try_start(harness_t *h, char *why, size_t whysz)
         start_proc(h, HARNESS_HISTORY, NULL);
     for (int i = 0; i < h->opts.notifiers; ++i)
         start_proc(h, HARNESS_NOTIFIER, NULL);
+    for (int i = 0; i < h->opts.orders; ++i)
+        start_proc(h, HARNESS_ORDERS, NULL);
 
     path = h->opts.no_wait_ready ? "/healthz" : "/readyz";
     while (get_status(h, path, 2000) != 200) {
@@ -644,7 +692,8 @@ static int try_start(harness_t *h, char *why, size_t whysz)
     if (!h->opts.no_wait_ready) {
         /* /readyz needs one replica of each kind; wait for all of them */
         if (harness_wait_replicas(h, "notifier", (unsigned)h->opts.notifiers, (int)(deadline - harness_mono_ms())) != 0 ||
-            harness_wait_replicas(h, "history", (unsigned)h->opts.histories, (int)(deadline - harness_mono_ms())) != 0) {
+            harness_wait_replicas(h, "history", (unsigned)h->opts.histories, (int)(deadline - harness_mono_ms())) != 0 ||
+            harness_wait_replicas(h, "orders", (unsigned)h->opts.orders, (int)(deadline - harness_mono_ms())) != 0) {
             dead = NULL;
             goto Failed;
         }

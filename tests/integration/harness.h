@@ -1,6 +1,6 @@
 /*
- * Integration-test harness: starts a real notigate system (redis-server, gateway, notifier and history-svc replicas)
- * on free loopback ports, controls its processes, and talks HTTP to the gateway with libcurl.
+ * Integration-test harness: starts a real notigate system (redis-server, gateway, notifier, history-svc and orders
+ * replicas) on free loopback ports, controls its processes, and talks HTTP to the gateway with libcurl.
  *
  * How it fits Check (decided here, once for every runner):
  *   - Runners use Check's fork mode (the default): each test runs in a child forked by the runner, with Check's
@@ -40,6 +40,7 @@ typedef enum en_harness_kind_t {
     HARNESS_GATEWAY,
     HARNESS_NOTIFIER,
     HARNESS_HISTORY,
+    HARNESS_ORDERS, /* the orders worker: its replicas dial the gateway's --orders-bind */
     HARNESS_NKINDS
 } harness_kind_t;
 
@@ -55,15 +56,17 @@ typedef struct st_harness_proc_t {
 } harness_proc_t;
 
 typedef struct st_harness_opts_t {
-    int notifiers;         /* replicas started with the system */
-    int histories;         /* history-svc replicas started with the system */
-    int worker_timeout_ms; /* gateway --worker-timeout-ms */
-    int write_timeout_ms;  /* gateway --write-timeout-ms */
-    bool tls;              /* also serve HTTPS (self-signed certificate made with the openssl CLI) */
-    bool no_wait_ready;    /* return once the gateway answers /healthz instead of waiting for /readyz 200 */
+    int notifiers;                   /* replicas started with the system */
+    int histories;                   /* history-svc replicas started with the system */
+    int orders;                      /* orders replicas started with the system (0 by default) */
+    int worker_timeout_ms;           /* gateway --worker-timeout-ms */
+    int write_timeout_ms;            /* gateway --write-timeout-ms */
+    bool tls;                        /* also serve HTTPS (self-signed certificate made with the openssl CLI) */
+    bool no_wait_ready;              /* return once the gateway answers /healthz instead of waiting for /readyz 200 */
+    const char *const *gateway_args; /* NULL-terminated extra flags of every gateway of the system, or NULL */
 } harness_opts_t;
 
-/* One notifier, one history-svc, the gateway's default timeouts, no TLS, wait for /readyz. */
+/* One notifier, one history-svc, no orders replica, the gateway's default timeouts, no TLS, wait for /readyz. */
 #define HARNESS_OPTS_DEFAULT                                                                                                       \
     (harness_opts_t)                                                                                                               \
     {                                                                                                                              \
@@ -75,7 +78,7 @@ typedef struct st_harness_t {
     char dir[256];
     char cert_path[384], key_path[384];
     harness_opts_t opts;
-    uint16_t http_port, tls_port, notifier_port, history_port, redis_port;
+    uint16_t http_port, tls_port, notifier_port, history_port, orders_port, redis_port; /* orders_port: --orders-bind */
     harness_proc_t procs[HARNESS_MAX_PROCS];
     size_t nprocs;
     unsigned started[HARNESS_NKINDS]; /* per kind, for process names */
@@ -92,9 +95,11 @@ int harness_main(Suite *suite);
 
 /* Starts redis-server (appendonly yes with appendfsync always: an acknowledged write survives a SIGKILL of Redis, which
  * Redis's default everysec does not promise; its own directory), the gateway, and the opts' worker replicas on free loopback
- * ports, and waits (up to 15 s) until /readyz is 200 (or only /healthz, with no_wait_ready). tcase names the TCase the
- * system serves: logs of failing TCases are printed by name. opts NULL means HARNESS_OPTS_DEFAULT. Retries with new
- * ports when one was taken meanwhile. The caller owns the result: release it with harness_stop. */
+ * ports, and waits (up to 15 s) until /readyz is 200 (or only /healthz, with no_wait_ready) and every replica is connected.
+ * The gateway always gets --orders-bind on a free port of its own (orders_port), whether or not orders replicas run.
+ * tcase names the TCase the system serves: logs of failing TCases are printed by name. opts NULL means
+ * HARNESS_OPTS_DEFAULT. Retries with new ports when one was taken meanwhile. The caller owns the result: release it
+ * with harness_stop. */
 harness_t *harness_start(const char *tcase, const harness_opts_t *opts);
 
 /* Stops the system and frees h: SIGTERM to every gateway and worker still running, waiting (up to 15 s) for each to
@@ -145,7 +150,7 @@ int harness_proc_wait(harness_proc_t *p, int timeout_ms);
 /* True while p runs (a stopped process runs). Any process. */
 bool harness_proc_alive(harness_proc_t *p);
 
-/* Waits up to timeout_ms until the gateway's /metrics reports n replicas of kind ("notifier" or "history").
+/* Waits up to timeout_ms until the gateway's /metrics reports n replicas of kind ("notifier", "history" or "orders").
  * Returns 0, or -1 on timeout. */
 int harness_wait_replicas(harness_t *h, const char *kind, unsigned n, int timeout_ms);
 
@@ -157,6 +162,11 @@ void harness_print_logs(const harness_t *h, int lines);
 
 /* True if the log of p contains needle. */
 bool harness_log_contains(const harness_proc_t *p, const char *needle);
+
+/* Sends one inline command (e.g. "HGET ord:stock item1\r\n"; Redis's inline syntax takes double-quoted arguments) to the
+ * system's Redis and returns its reply as an integer: an integer reply, or a bulk string holding one. Fails the test on
+ * any other reply (an error, nil, no answer within 2 s). */
+long long harness_redis_int(const harness_t *h, const char *command);
 
 /* ---- HTTP ------------------------------------------------------------------------------------------------------ */
 
@@ -232,7 +242,7 @@ bool harness_has_id(const json_t *list, uint64_t id);
 /* The value of one sample in the gateway's /metrics, e.g. "notigate_worker_replicas{kind=\"history\"}"; -1 if absent. */
 double harness_metric(const harness_t *h, const char *series);
 
-/* The replicas of kind ("notifier" or "history") in notigate_worker_replica_replies_total: names into names (up to
+/* The replicas of kind ("notifier", "history" or "orders") in notigate_worker_replica_replies_total: names into names (up to
  * max), reply counts into replies. Returns how many. */
 size_t harness_replica_replies(const harness_t *h, const char *kind, char names[][96], double *replies, size_t max);
 
