@@ -21,8 +21,7 @@
     "  local t = redis.call('TIME')\n"                                                                                         \
     "  local ts = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                                                 \
     "  local sid, sts = string.format('%d', id), string.format('%d', ts)\n"                                                    \
-    "  redis.call('HSET', 'ng:n:' .. sid, 'u', user, 'm', message, 'k', kind, 'ts', sts, 'r', '0')\n"                          \
-    "  redis.call('ZADD', k_user, sid, sid)\n"                                                                                 \
+    "  redis.call('ZADD', k_user, sid, sid .. '\\t' .. sts .. '\\t' .. kind .. '\\t' .. message)\n"                          \
     "  redis.call('ZADD', k_unread, sid, sid)\n"                                                                               \
     "  redis.call('XADD', k_stream, 'MINID', '~', string.format('%d', ts - tonumber(retention_ms)), '*',\n"                   \
     "             't', 'n', 'id', sid, 'u', user, 'm', message, 'k', kind, 'ts', sts)\n"                                       \

@@ -13,13 +13,31 @@
 
 enum { CALL_IDLE, CALL_RECV, CALL_HANDLING, CALL_SEND };
 
+typedef struct st_rpc_batch_t rpc_batch_t;
+
+/* One request: either a whole frame received on its own nng context, or one element of a batch frame (batch != NULL:
+ * then only server, batch and index are used, and the reply goes into the batch). */
 struct st_rpc_call_t {
     rpc_server_t *server;
+    rpc_batch_t *batch;
+    unsigned index;
     nng_ctx ctx;
     nng_aio *aio;
     nng_msg *request; /* held while the worker handles it */
     _Atomic int state;
     h2o_multithread_message_t msg; /* posts a completed receive (or a stop) to the loop */
+};
+
+/* A batch frame being served: its elements are handled as calls of their own; the batch reply is sent on the frame's
+ * context once every element is answered. */
+struct st_rpc_batch_t {
+    rpc_call_t *frame; /* the call that received the batch frame */
+    unsigned n, pending;
+    struct st_rpc_batch_reply_t {
+        char *bytes;
+        size_t len, cap;
+    } * replies;
+    rpc_call_t elements[];
 };
 
 struct st_rpc_server_t {
@@ -109,10 +127,58 @@ static nng_msg *new_msg(void)
     return m;
 }
 
+static int reply_append(void *data, const char *buf, size_t len)
+{
+    struct st_rpc_batch_reply_t *r = data;
+    if (r->len + len > r->cap) {
+        size_t cap = r->cap == 0 ? 256 : r->cap;
+        while (cap < r->len + len)
+            cap *= 2;
+        if ((r->bytes = realloc(r->bytes, cap)) == NULL)
+            abort();
+        r->cap = cap;
+    }
+    memcpy(r->bytes + r->len, buf, len);
+    r->len += len;
+    return 0;
+}
+
+/* Where an element's reply is encoded: its slot in the batch. */
+static struct st_rpc_batch_reply_t *batch_slot(rpc_call_t *call)
+{
+    return call->batch->replies + call->index;
+}
+
+/* An element was answered: once all are, the batch reply goes out on the frame's context. */
+static void batch_element_done(rpc_call_t *call)
+{
+    rpc_batch_t *b = call->batch;
+    if (--b->pending != 0)
+        return;
+    proto_str_t frames[PROTO_BATCH_MAX];
+    for (unsigned i = 0; i < b->n; ++i)
+        frames[i] = (proto_str_t){b->replies[i].bytes, b->replies[i].len};
+    nng_msg *m = new_msg();
+    if (proto_batch_encode(frames, b->n, msg_append, m) != 0)
+        abort();
+    rpc_call_t *frame = b->frame;
+    for (unsigned i = 0; i < b->n; ++i)
+        free(b->replies[i].bytes);
+    free(b->replies);
+    free(b);
+    send_reply_msg(frame, m);
+}
+
 void rpc_call_reply(rpc_call_t *call, proto_reply_t *rep)
 {
-    nng_msg *m = new_msg();
     rep->worker = (proto_str_t){call->server->identity, strlen(call->server->identity)};
+    if (call->batch != NULL) {
+        if (proto_reply_encode(rep, reply_append, batch_slot(call)) != 0)
+            abort();
+        batch_element_done(call);
+        return;
+    }
+    nng_msg *m = new_msg();
     if (proto_reply_encode(rep, msg_append, m) != 0)
         abort(); /* only an allocation failure can make encoding fail */
     send_reply_msg(call, m);
@@ -120,10 +186,50 @@ void rpc_call_reply(rpc_call_t *call, proto_reply_t *rep)
 
 void rpc_call_reply_error(rpc_call_t *call, proto_status_t status, const char *reason)
 {
+    if (call->batch != NULL) {
+        if (proto_reply_encode_error(status, reason, call->server->identity, reply_append, batch_slot(call)) != 0)
+            abort();
+        batch_element_done(call);
+        return;
+    }
     nng_msg *m = new_msg();
     if (proto_reply_encode_error(status, reason, call->server->identity, msg_append, m) != 0)
         abort();
     send_reply_msg(call, m);
+}
+
+/* Serves one request frame of a call: decoded and handed to the worker, or answered with an error. */
+static void serve(rpc_server_t *server, rpc_call_t *call, const void *bytes, size_t len)
+{
+    proto_request_t req;
+    int rv = proto_request_decode(&req, bytes, len);
+    if (rv == 0) {
+        server->cb(call, &req, server->data);
+    } else {
+        log_warn("bad request from gateway", "error=\"%s\" bytes=%zu", proto_strerror(rv), len);
+        rpc_call_reply_error(call, rv == PROTO_EVERSION ? PROTO_ST_BAD_VERSION : PROTO_ST_BAD_REQUEST, proto_strerror(rv));
+    }
+}
+
+/* A batch frame: every element is served as a call of its own (they may be answered in any order). */
+static void serve_batch(rpc_server_t *server, rpc_call_t *frame, const proto_str_t *parts, size_t n)
+{
+    rpc_batch_t *b = calloc(1, sizeof(*b) + n * sizeof(b->elements[0]));
+    if (b == NULL || (b->replies = calloc(n, sizeof(b->replies[0]))) == NULL)
+        abort();
+    b->frame = frame;
+    b->n = b->pending = (unsigned)n;
+    for (size_t i = 0; i < n; ++i) {
+        b->elements[i].server = server;
+        b->elements[i].batch = b;
+        b->elements[i].index = (unsigned)i;
+    }
+    /* an element answered at once must not complete the batch while later ones are still to be served */
+    ++b->pending;
+    for (size_t i = 0; i < n; ++i)
+        serve(server, b->elements + i, parts[i].ptr, parts[i].len);
+    rpc_call_t guard = {.server = server, .batch = b};
+    batch_element_done(&guard);
 }
 
 /* loop thread: requests that nng received */
@@ -136,12 +242,17 @@ static void on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *me
         if (server->closing || atomic_load(&call->state) != CALL_HANDLING)
             continue; /* a stopped call, or the server is going away: nothing to do */
 
-        proto_request_t req;
-        int rv = proto_request_decode(&req, nng_msg_body(call->request), nng_msg_len(call->request));
+        proto_str_t parts[PROTO_BATCH_MAX];
+        size_t n;
+        const void *body = nng_msg_body(call->request);
+        size_t len = nng_msg_len(call->request);
+        int rv = proto_batch_decode(body, len, parts, &n);
         if (rv == 0) {
-            server->cb(call, &req, server->data);
+            serve_batch(server, call, parts, n);
+        } else if (rv == PROTO_ENOTBATCH) {
+            serve(server, call, body, len);
         } else {
-            log_warn("bad request from gateway", "error=\"%s\" bytes=%zu", proto_strerror(rv), nng_msg_len(call->request));
+            log_warn("bad batch from gateway", "error=\"%s\" bytes=%zu", proto_strerror(rv), len);
             rpc_call_reply_error(call, rv == PROTO_EVERSION ? PROTO_ST_BAD_VERSION : PROTO_ST_BAD_REQUEST, proto_strerror(rv));
         }
     }

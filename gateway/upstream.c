@@ -19,21 +19,49 @@ struct st_upstream_t {
     pipe_set_t replicas; /* connected worker replicas */
 };
 
-enum { CALL_FREE, CALL_SEND, CALL_RECV, CALL_DONE };
+/* A batch: the calls one loop iteration makes to this kind with the same timeout and resend setting, sent as one
+ * nng request on one context (a single call goes as a plain frame). */
+enum { BATCH_FREE, BATCH_OPEN, BATCH_SEND, BATCH_RECV, BATCH_DONE };
+
+#define OPEN_BATCHES_MAX 4            /* batches being filled at once: distinct (timeout, resend) pairs */
+#define BATCH_BYTES_MAX (256 * 1024)  /* a batch this large is sent at once */
+
+typedef struct st_upstream_batch_t upstream_batch_t;
 
 struct st_upstream_call_t {
+    upstream_client_t *client;
+    upstream_batch_t *batch;
+    upstream_cb cb; /* NULL once cancelled */
+    void *data;
+    upstream_call_t *next_free;
+};
+
+struct st_upstream_batch_t {
     upstream_client_t *client;
     nng_ctx ctx;
     nng_aio *aio;
     _Atomic int state;
-    _Atomic bool cancelled;
+    _Atomic bool cancelled; /* every call of the batch was cancelled after it was sent */
     int rv;
     nng_msg *reply;
     nng_time deadline;
-    upstream_cb cb; /* loop thread only; NULL once cancelled */
-    void *data;
+    uint32_t timeout_ms;
+    bool resend;
+    upstream_call_t *calls[PROTO_BATCH_MAX];
+    unsigned ncalls, nlive;
+    struct {
+        char *bytes; /* the calls' encoded request frames, one after the other */
+        size_t len, cap;
+        size_t ends[PROTO_BATCH_MAX];
+    } frames;
     h2o_multithread_message_t msg;
-    upstream_call_t *next_free;
+    upstream_batch_t *next_free;
+};
+
+/* A reply message shared by the results of a batch's calls: freed with the last of them. */
+struct st_upstream_reply_t {
+    nng_msg *msg;
+    unsigned refs;
 };
 
 struct st_upstream_client_t {
@@ -45,6 +73,13 @@ struct st_upstream_client_t {
     upstream_call_t **calls; /* every call made, to free them */
     unsigned ncalls;
     upstream_call_t *free_list;
+    upstream_batch_t **batches; /* every batch made (at most one per call), to free them */
+    unsigned nbatches;
+    upstream_batch_t *free_batches;
+    upstream_batch_t *open[OPEN_BATCHES_MAX]; /* being filled in this loop iteration, oldest first */
+    unsigned nopen;
+    h2o_timeout_t flush_timeout; /* 0 ms: sends the open batches once the loop's current events are handled */
+    h2o_timeout_entry_t flush_entry;
     _Atomic uint64_t *outcomes;
     upstream_replica_stat_t replicas[MAX_REPLICA_STATS];
     _Atomic unsigned nreplicas;
@@ -122,44 +157,44 @@ unsigned upstream_replicas(const upstream_t *up)
 
 /* ---- calls ------------------------------------------------------------------------------------------------------ */
 
-static void post(upstream_call_t *call)
+static void post(upstream_batch_t *b)
 {
-    atomic_store(&call->state, CALL_DONE);
-    h2o_multithread_send_message(&call->client->receiver, &call->msg);
+    atomic_store(&b->state, BATCH_DONE);
+    h2o_multithread_send_message(&b->client->receiver, &b->msg);
 }
 
 /* nng thread */
 static void on_aio(void *arg)
 {
-    upstream_call_t *call = arg;
-    int rv = nng_aio_result(call->aio);
+    upstream_batch_t *b = arg;
+    int rv = nng_aio_result(b->aio);
 
-    switch (atomic_load(&call->state)) {
-    case CALL_SEND:
+    switch (atomic_load(&b->state)) {
+    case BATCH_SEND:
         if (rv != 0) {
-            nng_msg_free(nng_aio_get_msg(call->aio)); /* a failed send leaves the message to us */
-            call->rv = rv;
-            post(call);
+            nng_msg_free(nng_aio_get_msg(b->aio)); /* a failed send leaves the message to us */
+            b->rv = rv;
+            post(b);
             return;
         }
-        if (atomic_load(&call->cancelled)) {
-            call->rv = NNG_ECANCELED;
-            post(call);
+        if (atomic_load(&b->cancelled)) {
+            b->rv = NNG_ECANCELED;
+            post(b);
             return;
         }
         {
             nng_time now = nng_clock();
-            atomic_store(&call->state, CALL_RECV);
-            nng_aio_set_timeout(call->aio, call->deadline > now ? (nng_duration)(call->deadline - now) : 1);
-            nng_ctx_recv(call->ctx, call->aio);
-            if (atomic_load(&call->cancelled))
-                nng_aio_cancel(call->aio); /* upstream_call_cancel may have run before the receive started */
+            atomic_store(&b->state, BATCH_RECV);
+            nng_aio_set_timeout(b->aio, b->deadline > now ? (nng_duration)(b->deadline - now) : 1);
+            nng_ctx_recv(b->ctx, b->aio);
+            if (atomic_load(&b->cancelled))
+                nng_aio_cancel(b->aio); /* every call may have been cancelled before the receive started */
         }
         break;
-    case CALL_RECV:
-        call->rv = rv;
-        call->reply = rv == 0 ? nng_aio_get_msg(call->aio) : NULL;
-        post(call);
+    case BATCH_RECV:
+        b->rv = rv;
+        b->reply = rv == 0 ? nng_aio_get_msg(b->aio) : NULL;
+        post(b);
         break;
     default:
         break;
@@ -222,45 +257,109 @@ static void log_failure(upstream_client_t *client, upstream_outcome_t outcome)
     client->failure_log[outcome].suppressed = 0;
 }
 
-/* loop thread */
+/* Decodes one reply frame for a call into res (outcome UPSTREAM_OK or UPSTREAM_BAD_REPLY). */
+static void decode_reply(upstream_client_t *client, upstream_result_t *res, const void *bytes, size_t len)
+{
+    int rv;
+    if ((rv = proto_reply_decode(&res->rep, bytes, len)) != 0) {
+        log_warn("bad reply from worker", "kind=%s error=\"%s\" bytes=%zu", client->up->kind, proto_strerror(rv), len);
+        proto_reply_dispose(&res->rep);
+        res->outcome = UPSTREAM_BAD_REPLY;
+    } else {
+        note_replica(client, res->rep.worker);
+    }
+}
+
+/* Ends a call with res: counts it, frees the call and runs its callback (or drops res if it was cancelled). */
+static void finish_call(upstream_call_t *call, upstream_result_t *res)
+{
+    upstream_client_t *client = call->client;
+    upstream_outcome_t outcome = call->cb == NULL && res->outcome != UPSTREAM_OK ? UPSTREAM_CANCELLED : res->outcome;
+    log_failure(client, outcome);
+    counter_inc(&client->outcomes[outcome == UPSTREAM_OK && res->rep.status != PROTO_ST_OK ? UPSTREAM_WORKER_ERROR : outcome]);
+
+    upstream_cb cb = call->cb;
+    void *data = call->data;
+    call->cb = NULL;
+    call->batch = NULL;
+    call->next_free = client->free_list;
+    client->free_list = call;
+    --client->inflight;
+
+    if (cb != NULL)
+        cb(res, data);
+    else
+        upstream_result_dispose(res);
+}
+
+static void release_batch(upstream_batch_t *b)
+{
+    upstream_client_t *client = b->client;
+    b->ncalls = b->nlive = 0;
+    b->frames.len = 0;
+    b->reply = NULL;
+    atomic_store(&b->state, BATCH_FREE);
+    b->next_free = client->free_batches;
+    client->free_batches = b;
+}
+
+/* loop thread: finished batches */
 static void on_completions(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
     upstream_client_t *client = H2O_STRUCT_FROM_MEMBER(upstream_client_t, receiver, receiver);
 
     while (!h2o_linklist_is_empty(messages)) {
-        upstream_call_t *call = H2O_STRUCT_FROM_MEMBER(upstream_call_t, msg.link, messages->next);
-        h2o_linklist_unlink(&call->msg.link);
+        upstream_batch_t *b = H2O_STRUCT_FROM_MEMBER(upstream_batch_t, msg.link, messages->next);
+        h2o_linklist_unlink(&b->msg.link);
 
-        upstream_result_t res = {.outcome = outcome_of(call->rv)};
-        if (res.outcome == UPSTREAM_OK) {
-            int rv;
-            res._msg = call->reply;
-            if ((rv = proto_reply_decode(&res.rep, nng_msg_body(res._msg), nng_msg_len(res._msg))) != 0) {
-                log_warn("bad reply from worker", "kind=%s error=\"%s\" bytes=%zu", client->up->kind, proto_strerror(rv),
-                         nng_msg_len(res._msg));
-                upstream_result_dispose(&res);
-                res.outcome = UPSTREAM_BAD_REPLY;
+        upstream_outcome_t outcome = outcome_of(b->rv);
+        proto_str_t parts[PROTO_BATCH_MAX];
+        size_t nparts = 0;
+        struct st_upstream_reply_t *shared = NULL;
+        if (outcome == UPSTREAM_OK) {
+            const void *body = nng_msg_body(b->reply);
+            size_t len = nng_msg_len(b->reply);
+            if ((shared = malloc(sizeof(*shared))) == NULL)
+                abort();
+            shared->msg = b->reply;
+            shared->refs = b->ncalls;
+            if (b->ncalls == 1) {
+                parts[0] = (proto_str_t){body, len};
+                nparts = 1;
             } else {
-                note_replica(client, res.rep.worker);
+                int rv = proto_batch_decode(body, len, parts, &nparts);
+                if (rv == PROTO_ENOTBATCH) {
+                    /* one plain reply for the whole batch (a worker that could not read it): it answers every call */
+                    for (unsigned i = 0; i < b->ncalls; ++i)
+                        parts[i] = (proto_str_t){body, len};
+                    nparts = b->ncalls;
+                } else if (rv != 0 || nparts != b->ncalls) {
+                    log_warn("bad batch reply from worker", "kind=%s error=\"%s\" frames=%zu calls=%u", client->up->kind,
+                             rv != 0 ? proto_strerror(rv) : "frame count", nparts, b->ncalls);
+                    outcome = UPSTREAM_BAD_REPLY;
+                }
+            }
+            if (outcome != UPSTREAM_OK) {
+                nng_msg_free(shared->msg);
+                free(shared);
+                shared = NULL;
             }
         }
-        call->reply = NULL;
-        log_failure(client, res.outcome);
-        counter_inc(
-            &client->outcomes[res.outcome == UPSTREAM_OK && res.rep.status != PROTO_ST_OK ? UPSTREAM_WORKER_ERROR : res.outcome]);
 
-        upstream_cb cb = call->cb;
-        void *data = call->data;
-        call->cb = NULL;
-        atomic_store(&call->state, CALL_FREE);
-        call->next_free = client->free_list;
-        client->free_list = call;
-        --client->inflight;
-
-        if (cb != NULL)
-            cb(&res, data);
-        else
-            upstream_result_dispose(&res);
+        unsigned ncalls = b->ncalls;
+        upstream_call_t *calls[PROTO_BATCH_MAX];
+        memcpy(calls, b->calls, ncalls * sizeof(calls[0]));
+        release_batch(b); /* callbacks may start new calls: the batch is free for them */
+        for (unsigned i = 0; i < ncalls; ++i) {
+            upstream_result_t res = {.outcome = outcome};
+            if (shared != NULL) {
+                res._reply = shared;
+                decode_reply(client, &res, parts[i].ptr, parts[i].len);
+                if (res.outcome != UPSTREAM_OK)
+                    upstream_result_dispose(&res); /* the reply is not the caller's to keep: let go of it now */
+            }
+            finish_call(calls[i], &res);
+        }
     }
 }
 
@@ -269,21 +368,129 @@ static int msg_append(void *data, const char *buf, size_t len)
     return nng_msg_append(data, buf, len) == 0 ? 0 : -1;
 }
 
-/* req as a new nng message. Its own function so that tests/lsan.supp can name these messages: nng 1.5.2 loses one
- * now and then when a replica disconnects while requests are being sent to it (see there). */
-static nng_msg *request_msg_new(const proto_request_t *req)
+static int frames_append(void *data, const char *buf, size_t len)
+{
+    upstream_batch_t *b = data;
+    if (b->frames.len + len > b->frames.cap) {
+        size_t cap = b->frames.cap == 0 ? 1024 : b->frames.cap;
+        while (cap < b->frames.len + len)
+            cap *= 2;
+        if ((b->frames.bytes = realloc(b->frames.bytes, cap)) == NULL)
+            abort();
+        b->frames.cap = cap;
+    }
+    memcpy(b->frames.bytes + b->frames.len, buf, len);
+    b->frames.len += len;
+    return 0;
+}
+
+/* The batch's request as a new nng message. Its own function so that tests/lsan.supp can name these messages: nng
+ * 1.5.2 loses one now and then when a replica disconnects while requests are being sent to it (see there). */
+static nng_msg *request_msg_new(upstream_batch_t *b)
 {
     nng_msg *msg;
-    if (nng_msg_alloc(&msg, 0) != 0 || proto_request_encode(req, msg_append, msg) != 0)
+    if (nng_msg_alloc(&msg, 0) != 0)
         abort();
+    if (b->ncalls == 1) {
+        if (nng_msg_append(msg, b->frames.bytes, b->frames.len) != 0)
+            abort();
+    } else {
+        proto_str_t frames[PROTO_BATCH_MAX];
+        for (unsigned i = 0; i < b->ncalls; ++i) {
+            size_t start = i == 0 ? 0 : b->frames.ends[i - 1];
+            frames[i] = (proto_str_t){b->frames.bytes + start, b->frames.ends[i] - start};
+        }
+        if (proto_batch_encode(frames, b->ncalls, msg_append, msg) != 0)
+            abort();
+    }
     return msg;
+}
+
+/* Sends an open batch (or frees it if every call in it was cancelled meanwhile). */
+static void send_batch(upstream_batch_t *b)
+{
+    upstream_client_t *client = b->client;
+    if (b->nlive == 0) {
+        upstream_call_t *calls[PROTO_BATCH_MAX];
+        unsigned ncalls = b->ncalls;
+        memcpy(calls, b->calls, ncalls * sizeof(calls[0]));
+        release_batch(b);
+        for (unsigned i = 0; i < ncalls; ++i) {
+            upstream_result_t res = {.outcome = UPSTREAM_CANCELLED};
+            finish_call(calls[i], &res);
+        }
+        return;
+    }
+    nng_msg *msg = request_msg_new(b);
+    atomic_store(&b->cancelled, false);
+    b->deadline = nng_clock() + b->timeout_ms;
+    atomic_store(&b->state, BATCH_SEND);
+    /* REQ resends on its own when the replica goes away, and after this long without a reply (longer than any call) */
+    nng_ctx_set_ms(b->ctx, NNG_OPT_REQ_RESENDTIME, b->resend ? 60000 : NNG_DURATION_INFINITE);
+    nng_aio_set_msg(b->aio, msg);
+    nng_aio_set_timeout(b->aio, (nng_duration)b->timeout_ms);
+    nng_ctx_send(b->ctx, b->aio);
+    (void)client;
+}
+
+static void close_open(upstream_client_t *client, unsigned i)
+{
+    upstream_batch_t *b = client->open[i];
+    memmove(client->open + i, client->open + i + 1, (client->nopen - i - 1) * sizeof(client->open[0]));
+    --client->nopen;
+    send_batch(b);
+}
+
+/* loop thread: the current events are handled; what they asked of this kind goes out */
+static void on_flush(h2o_timeout_entry_t *entry)
+{
+    upstream_client_t *client = H2O_STRUCT_FROM_MEMBER(upstream_client_t, flush_entry, entry);
+    while (client->nopen != 0)
+        close_open(client, 0);
+}
+
+/* The open batch a call with this timeout and resend setting joins: an existing one with room, or a new one. */
+static upstream_batch_t *open_batch(upstream_client_t *client, uint32_t timeout_ms, bool resend)
+{
+    for (unsigned i = 0; i < client->nopen; ++i) {
+        upstream_batch_t *b = client->open[i];
+        if (b->timeout_ms == timeout_ms && b->resend == resend) {
+            if (b->ncalls < PROTO_BATCH_MAX && b->frames.len < BATCH_BYTES_MAX)
+                return b;
+            close_open(client, i); /* full: it goes now, a new one takes its place */
+            break;
+        }
+    }
+    if (client->nopen == OPEN_BATCHES_MAX)
+        close_open(client, 0);
+
+    upstream_batch_t *b;
+    int rv;
+    if ((b = client->free_batches) != NULL) {
+        client->free_batches = b->next_free;
+    } else {
+        if ((b = calloc(1, sizeof(*b))) == NULL)
+            abort();
+        b->client = client;
+        if ((rv = nng_ctx_open(&b->ctx, client->up->sock)) != 0 || (rv = nng_aio_alloc(&b->aio, on_aio, b)) != 0) {
+            log_error("cannot open nng context", "error=\"%s\"", nng_strerror(rv));
+            abort();
+        }
+        client->batches[client->nbatches++] = b;
+    }
+    b->timeout_ms = timeout_ms;
+    b->resend = resend;
+    atomic_store(&b->state, BATCH_OPEN);
+    client->open[client->nopen++] = b;
+    if (!h2o_timeout_is_linked(&client->flush_entry))
+        h2o_timeout_link(client->loop, &client->flush_timeout, &client->flush_entry);
+    return b;
 }
 
 upstream_call_t *upstream_call(upstream_client_t *client, const proto_request_t *req, uint32_t timeout_ms, bool resend,
                                upstream_cb cb, void *data, upstream_outcome_t *outcome)
 {
     upstream_call_t *call;
-    int rv;
 
     if (upstream_replicas(client->up) == 0) {
         *outcome = UPSTREAM_NO_REPLICA;
@@ -297,10 +504,6 @@ upstream_call_t *upstream_call(upstream_client_t *client, const proto_request_t 
         if ((call = calloc(1, sizeof(*call))) == NULL)
             abort();
         call->client = client;
-        if ((rv = nng_ctx_open(&call->ctx, client->up->sock)) != 0 || (rv = nng_aio_alloc(&call->aio, on_aio, call)) != 0) {
-            log_error("cannot open nng context", "error=\"%s\"", nng_strerror(rv));
-            abort();
-        }
         client->calls[client->ncalls++] = call;
     } else {
         *outcome = UPSTREAM_OVERLOADED;
@@ -309,36 +512,38 @@ upstream_call_t *upstream_call(upstream_client_t *client, const proto_request_t 
         return NULL;
     }
 
-    nng_msg *msg = request_msg_new(req);
+    upstream_batch_t *b = open_batch(client, timeout_ms, resend);
+    if (proto_request_encode(req, frames_append, b) != 0)
+        abort();
+    b->frames.ends[b->ncalls] = b->frames.len;
+    b->calls[b->ncalls++] = call;
+    ++b->nlive;
+    call->batch = b;
     call->cb = cb;
     call->data = data;
-    call->rv = 0;
-    call->reply = NULL;
-    atomic_store(&call->cancelled, false);
-    call->deadline = nng_clock() + timeout_ms;
-    atomic_store(&call->state, CALL_SEND);
     ++client->inflight;
-    /* REQ resends on its own when the replica goes away, and after this long without a reply (longer than any call) */
-    nng_ctx_set_ms(call->ctx, NNG_OPT_REQ_RESENDTIME, resend ? 60000 : NNG_DURATION_INFINITE);
-    nng_aio_set_msg(call->aio, msg);
-    nng_aio_set_timeout(call->aio, (nng_duration)timeout_ms);
-    nng_ctx_send(call->ctx, call->aio);
     return call;
 }
 
 void upstream_call_cancel(upstream_call_t *call)
 {
+    upstream_batch_t *b = call->batch;
     call->cb = NULL;
-    atomic_store(&call->cancelled, true);
-    nng_aio_cancel(call->aio);
+    if (--b->nlive == 0 && atomic_load(&b->state) != BATCH_OPEN) {
+        atomic_store(&b->cancelled, true); /* nobody waits for the reply any more: let the context go */
+        nng_aio_cancel(b->aio);
+    }
 }
 
 void upstream_result_dispose(upstream_result_t *result)
 {
     proto_reply_dispose(&result->rep);
-    if (result->_msg != NULL) {
-        nng_msg_free(result->_msg);
-        result->_msg = NULL;
+    if (result->_reply != NULL) {
+        if (--result->_reply->refs == 0) {
+            nng_msg_free(result->_reply->msg);
+            free(result->_reply);
+        }
+        result->_reply = NULL;
     }
 }
 
@@ -361,8 +566,11 @@ upstream_client_t *upstream_client_create(upstream_t *up, h2o_loop_t *loop, h2o_
     client->queue = queue;
     client->max_inflight = max_inflight;
     client->outcomes = outcomes;
-    if ((client->calls = calloc(max_inflight, sizeof(*client->calls))) == NULL)
+    if ((client->calls = calloc(max_inflight, sizeof(*client->calls))) == NULL ||
+        (client->batches = calloc(max_inflight, sizeof(*client->batches))) == NULL)
         abort();
+    h2o_timeout_init(loop, &client->flush_timeout, 0);
+    client->flush_entry.cb = on_flush;
     h2o_multithread_register_receiver(queue, &client->receiver, on_completions);
     return client;
 }
@@ -374,21 +582,32 @@ unsigned upstream_client_inflight(const upstream_client_t *client)
 
 void upstream_client_destroy(upstream_client_t *client)
 {
-    for (unsigned i = 0; i < client->ncalls; ++i) {
-        upstream_call_t *call = client->calls[i];
-        call->cb = NULL;
-        nng_aio_free(call->aio); /* cancels what is in flight and waits for the callback */
-        nng_ctx_close(call->ctx);
+    /* batches not sent yet: their calls end here, without callbacks (their owners are going away) */
+    if (h2o_timeout_is_linked(&client->flush_entry))
+        h2o_timeout_unlink(&client->flush_entry);
+    for (unsigned i = 0; i < client->nopen; ++i)
+        for (unsigned j = 0; j < client->open[i]->ncalls; ++j)
+            client->open[i]->calls[j]->cb = NULL;
+    for (unsigned i = 0; i < client->ncalls; ++i)
+        client->calls[i]->cb = NULL;
+    for (unsigned i = 0; i < client->nbatches; ++i) {
+        nng_aio_free(client->batches[i]->aio); /* cancels what is in flight and waits for the callback */
+        nng_ctx_close(client->batches[i]->ctx);
     }
     /* completions posted meanwhile: deliver them (their callbacks are cleared) so the receiver ends empty */
     while (!h2o_linklist_is_empty(&client->receiver._messages))
         h2o_evloop_run(client->loop, 0);
     h2o_multithread_unregister_receiver(client->queue, &client->receiver);
-    for (unsigned i = 0; i < client->ncalls; ++i) {
-        if (client->calls[i]->reply != NULL)
-            nng_msg_free(client->calls[i]->reply);
-        free(client->calls[i]);
+    h2o_timeout_dispose(client->loop, &client->flush_timeout);
+    for (unsigned i = 0; i < client->nbatches; ++i) {
+        if (client->batches[i]->reply != NULL)
+            nng_msg_free(client->batches[i]->reply);
+        free(client->batches[i]->frames.bytes);
+        free(client->batches[i]);
     }
+    for (unsigned i = 0; i < client->ncalls; ++i)
+        free(client->calls[i]);
+    free(client->batches);
     free(client->calls);
     free(client);
 }

@@ -6,9 +6,11 @@
  * flight on a replica that goes away is resent at once to another one (nng REQ), which is why the operations are
  * idempotent (reads, and writes keyed by the request id).
  *
- * Each loop thread has its own client: a pool of (nng context, aio) calls, many in flight at once. nng completes them
- * on its own threads; the completions are posted back to the loop (h2o_multithread), where the callback runs.
- * Nothing here blocks the loop.
+ * Each loop thread has its own client. The calls one loop iteration makes to a kind go out together, as one batch
+ * frame (proto.h) on one nng context, once the iteration's events are handled: under load one nng round trip and one
+ * hop between threads on each side then carry many calls, and at low load a call goes alone, without waiting. Many
+ * batches are in flight at once. nng completes them on its own threads; the completions are posted back to the loop
+ * (h2o_multithread), where the callbacks run. Nothing here blocks the loop.
  */
 #ifndef NOTIGATE_UPSTREAM_H
 #define NOTIGATE_UPSTREAM_H
@@ -41,7 +43,7 @@ typedef struct st_upstream_call_t upstream_call_t;
 typedef struct st_upstream_result_t {
     upstream_outcome_t outcome;
     proto_reply_t rep;
-    nng_msg *_msg;
+    struct st_upstream_reply_t *_reply; /* the reply message, shared by the calls of a batch */
 } upstream_result_t;
 
 /* Loop thread; runs once per started call unless the call was cancelled. */

@@ -18,45 +18,56 @@ static const char PUBLISH_LUA[] = NOTIFY_PUBLISH_LUA
     "local id, ts, replayed = publish(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])\n"
     "return {id, ts, replayed}\n";
 
-/* KEYS: user set, unread set. ARGV: user (not used), before (0: from the newest), limit.
- * Returns {unread count, more, id, message, kind, ts, read, id, ...}, newest first. */
-static const char PAGE_LUA[] =
+/* What PAGE and SINCE return, from the records of a user set in order (the extra one past the limit removed):
+ * {unread count, more, n, the n unread ids among the records, record, record, ...}, each record "id\tts\tkind\tmessage".
+ * A member of the first layout (the bare id, its fields in the hash ng:n:<id>) is read from its hash into the same form;
+ * new notifications are written in the second layout only (see store.h). */
+#define PAGE_REPLY_LUA                                                                                                   \
+    "local function page_reply(k_unread, recs, more)\n"                                                                 \
+    "  local out = {redis.call('ZCARD', k_unread), more, 0}\n"                                                          \
+    "  local n = 0\n"                                                                                                   \
+    "  for i, rec in ipairs(recs) do\n"                                                                                 \
+    "    if not string.find(rec, '\t', 1, true) then\n"                                                                 \
+    "      local h = redis.call('HMGET', 'ng:n:' .. rec, 'ts', 'k', 'm')\n"                                             \
+    "      if h[1] and h[2] and h[3] then recs[i] = rec .. '\t' .. h[1] .. '\t' .. h[2] .. '\t' .. h[3] else recs[i] = false end\n" \
+    "    end\n"                                                                                                             \
+    "  end\n"                                                                                                               \
+    "  if #recs > 0 then\n"                                                                                                 \
+    "    local a = tonumber(string.match(recs[1] or '0', '^%d+')) or 0\n"                                                \
+    "    local b = tonumber(string.match(recs[#recs] or '0', '^%d+')) or 0\n"                                            \
+    "    if a > b then a, b = b, a end\n"                                                                                   \
+    "    local unread = redis.call('ZRANGEBYSCORE', k_unread, string.format('%d', a), string.format('%d', b))\n"          \
+    "    if a == 0 then unread = redis.call('ZRANGEBYSCORE', k_unread, '-inf', string.format('%d', b)) end\n"             \
+    "    n = #unread\n"                                                                                                     \
+    "    for _, id in ipairs(unread) do out[#out + 1] = id end\n"                                                          \
+    "  end\n"                                                                                                               \
+    "  out[3] = n\n"                                                                                                        \
+    "  for _, rec in ipairs(recs) do if rec then out[#out + 1] = rec end end\n"                                          \
+    "  return out\n"                                                                                                        \
+    "end\n"
+
+/* KEYS: user set, unread set. ARGV: user (not used), before (0: from the newest), limit. Newest first. */
+static const char PAGE_LUA[] = PAGE_REPLY_LUA
     "local max = '+inf'\n"
     "if ARGV[2] ~= '0' then max = '(' .. ARGV[2] end\n"
     "local limit = tonumber(ARGV[3])\n"
-    "local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], max, '-inf', 'LIMIT', 0, limit + 1)\n"
+    "local recs = redis.call('ZREVRANGEBYSCORE', KEYS[1], max, '-inf', 'LIMIT', 0, limit + 1)\n"
     "local more = 0\n"
-    "if #ids > limit then more = 1; ids[#ids] = nil end\n"
-    "local out = {redis.call('ZCARD', KEYS[2]), more}\n"
-    "for _, id in ipairs(ids) do\n"
-    "  local h = redis.call('HMGET', 'ng:n:' .. id, 'm', 'k', 'ts', 'r')\n"
-    "  if h[1] and h[2] and h[3] and h[4] then\n"
-    "    out[#out + 1] = id; out[#out + 1] = h[1]; out[#out + 1] = h[2]; out[#out + 1] = h[3]; out[#out + 1] = h[4]\n"
-    "  end\n"
-    "end\n"
-    "return out\n";
+    "if #recs > limit then more = 1; recs[#recs] = nil end\n"
+    "return page_reply(KEYS[2], recs, more)\n";
 
-/* KEYS: user set, unread set. ARGV: user (not used), after, limit.
- * Returns {unread count, more, id, message, kind, ts, read, id, ...}, oldest first, ids above after. */
-static const char SINCE_LUA[] =
+/* KEYS: user set, unread set. ARGV: user (not used), after, limit. Oldest first, ids above after. */
+static const char SINCE_LUA[] = PAGE_REPLY_LUA
     "local limit = tonumber(ARGV[3])\n"
-    "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[2], '+inf', 'LIMIT', 0, limit + 1)\n"
+    "local recs = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[2], '+inf', 'LIMIT', 0, limit + 1)\n"
     "local more = 0\n"
-    "if #ids > limit then more = 1; ids[#ids] = nil end\n"
-    "local out = {redis.call('ZCARD', KEYS[2]), more}\n"
-    "for _, id in ipairs(ids) do\n"
-    "  local h = redis.call('HMGET', 'ng:n:' .. id, 'm', 'k', 'ts', 'r')\n"
-    "  if h[1] and h[2] and h[3] and h[4] then\n"
-    "    out[#out + 1] = id; out[#out + 1] = h[1]; out[#out + 1] = h[2]; out[#out + 1] = h[3]; out[#out + 1] = h[4]\n"
-    "  end\n"
-    "end\n"
-    "return out\n";
+    "if #recs > limit then more = 1; recs[#recs] = nil end\n"
+    "return page_reply(KEYS[2], recs, more)\n";
 
-/* KEYS: unread set, stream. ARGV: user, id, retention ms. Returns 1, or 0 if the user has no such notification. */
+/* KEYS: unread set, stream, user set. ARGV: user, id, retention ms. Returns 1, or 0 if the user has no such
+ * notification. */
 static const char MARK_READ_LUA[] =
-    "local key = 'ng:n:' .. ARGV[2]\n"
-    "if redis.call('HGET', key, 'u') ~= ARGV[1] then return 0 end\n"
-    "redis.call('HSET', key, 'r', '1')\n"
+    "if #redis.call('ZRANGEBYSCORE', KEYS[3], ARGV[2], ARGV[2], 'LIMIT', 0, 1) == 0 then return 0 end\n"
     "if redis.call('ZREM', KEYS[1], ARGV[2]) == 1 then\n"
     "  local t = redis.call('TIME')\n"
     "  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
@@ -72,7 +83,6 @@ static const char MARK_ALL_READ_LUA[] =
     "if upto == 0 then upto = tonumber(redis.call('GET', KEYS[3]) or '0') end\n"
     "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', upto), 'LIMIT', 0, tonumber(ARGV[3]))\n"
     "if #ids > 0 then\n"
-    "  for _, id in ipairs(ids) do redis.call('HSET', 'ng:n:' .. id, 'r', '1') end\n"
     "  redis.call('ZREM', KEYS[1], unpack(ids))\n"
     "  local t = redis.call('TIME')\n"
     "  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
@@ -200,33 +210,76 @@ static void on_publish(op_t *o, redisReply *r)
     finish(o, &rep);
 }
 
-/* PAGE and SINCE: {unread, more, id, message, kind, ts, read, ...} */
+/* A decimal number that ends at end, fitting in max. */
+static bool parse_decimal(const char *p, const char *end, uint64_t max, uint64_t *v)
+{
+    *v = 0;
+    if (p == end)
+        return false;
+    for (; p != end; ++p) {
+        if (*p < '0' || *p > '9' || *v > (max - (uint64_t)(*p - '0')) / 10)
+            return false;
+        *v = *v * 10 + (uint64_t)(*p - '0');
+    }
+    return true;
+}
+
+/* One record "id\tts\tkind\tmessage" into it (user and read are left to the caller). */
+static bool parse_record(const redisReply *r, proto_notification_t *it)
+{
+    if (r->type != REDIS_REPLY_STRING)
+        return false;
+    const char *p = r->str, *end = r->str + r->len, *field[3], *tab[3];
+    for (int i = 0; i < 3; ++i) {
+        if ((tab[i] = memchr(p, '\t', (size_t)(end - p))) == NULL)
+            return false;
+        field[i] = p;
+        p = tab[i] + 1;
+    }
+    uint64_t id, ts;
+    if (!parse_decimal(field[0], tab[0], UINT64_MAX, &id) || id == 0 || !parse_decimal(field[1], tab[1], INT64_MAX, &ts))
+        return false;
+    it->id = id;
+    it->ts = (int64_t)ts;
+    it->kind = (proto_str_t){field[2], (size_t)(tab[2] - field[2])};
+    it->message = (proto_str_t){p, (size_t)(end - p)};
+    return true;
+}
+
+/* PAGE and SINCE: {unread count, more, n, n unread ids, record, ...} (PAGE_REPLY_LUA) */
 static void on_page(op_t *o, redisReply *r)
 {
-    uint64_t unread, more;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || (r->elements - 2) % 5 != 0 || !reply_u64(r->element[0], &unread) ||
-        !reply_u64(r->element[1], &more)) {
+    uint64_t unread, more, nunread;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 || !reply_u64(r->element[0], &unread) ||
+        !reply_u64(r->element[1], &more) || !reply_u64(r->element[2], &nunread) || nunread > r->elements - 3 ||
+        r->elements - 3 - nunread > PROTO_LIMIT_MAX) {
         finish_error(o, PROTO_ST_INTERNAL, "unexpected reply to page");
         return;
     }
-    size_t n = (r->elements - 2) / 5;
+    uint64_t unread_ids[PROTO_LIMIT_MAX];
+    size_t nu = 0;
+    for (size_t i = 0; i < nunread; ++i) {
+        uint64_t id;
+        if (!reply_u64(r->element[3 + i], &id)) {
+            finish_error(o, PROTO_ST_INTERNAL, "unexpected reply to page");
+            return;
+        }
+        if (nu < PROTO_LIMIT_MAX)
+            unread_ids[nu++] = id;
+    }
+    size_t n = r->elements - 3 - nunread;
     proto_notification_t items[PROTO_LIMIT_MAX];
-    if (n > PROTO_LIMIT_MAX)
-        n = PROTO_LIMIT_MAX;
     for (size_t i = 0; i < n; ++i) {
-        redisReply **f = r->element + 2 + i * 5;
-        uint64_t ts, read;
         proto_notification_t *it = items + i;
-        if (!reply_u64(f[0], &it->id) || f[1]->type != REDIS_REPLY_STRING || f[2]->type != REDIS_REPLY_STRING ||
-            !reply_u64(f[3], &ts) || !reply_u64(f[4], &read)) {
+        if (!parse_record(r->element[3 + nunread + i], it)) {
             finish_error(o, PROTO_ST_INTERNAL, "unexpected notification record");
             return;
         }
-        it->ts = (int64_t)ts;
-        it->read = read != 0;
+        it->read = true;
+        for (size_t j = 0; j < nu; ++j)
+            if (unread_ids[j] == it->id)
+                it->read = false;
         it->user_id = (proto_str_t){o->user, o->user_len};
-        it->message = (proto_str_t){f[1]->str, f[1]->len};
-        it->kind = (proto_str_t){f[2]->str, f[2]->len};
     }
     proto_reply_t rep = {
         .status = PROTO_ST_OK, .list = true, .items = items, .nitems = n, .unread_count = unread, .has_more = more != 0};
@@ -346,10 +399,11 @@ void history_store_execute(history_store_t *store, const proto_request_t *req, h
     case PROTO_OP_MARK_READ:
         argf(&a, "ng:u:%s:unread", o->user);
         arg(&a, "ng:stream", 9);
+        argf(&a, "ng:u:%s", o->user);
         arg(&a, o->user, o->user_len);
         argf(&a, "%" PRIu64, req->id);
         argf(&a, "%" PRId64, store->retention_ms);
-        run(o, SCRIPT_MARK_READ, 2, &a);
+        run(o, SCRIPT_MARK_READ, 3, &a);
         return;
     case PROTO_OP_MARK_ALL_READ:
         mark_all(o, 0);

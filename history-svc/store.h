@@ -4,9 +4,12 @@
  *
  * Keys (user ids are [A-Za-z0-9_.-], so they are safe inside key names):
  *   ng:seq                 counter behind notification ids (INCR: unique across replicas, in publish order)
- *   ng:n:<id>              hash {u: user, m: message, k: kind, ts: ms since epoch, r: 0|1}
- *   ng:u:<user>            sorted set of the user's ids (score = id): the history, newest first by ZREVRANGE
- *   ng:u:<user>:unread     sorted set of the user's unread ids
+ *   ng:u:<user>            sorted set of the user's notifications, score = id, member = the record
+ *                          "id\tts\tkind\tmessage" (id and ts decimal, ts in ms since the epoch; kind has no tab):
+ *                          a page is one ZREVRANGEBYSCORE, newest first
+ *   ng:u:<user>:unread     sorted set of the user's unread ids (score = member = id): read = not in it
+ *   ng:n:<id>              the first layout (before 0.2): the user set's member was the bare id and the fields were in
+ *                          this hash {u, m, k, ts, r}. Such members are still read (PAGE_REPLY_LUA), never written.
  *   ng:stream              stream of events for the notifiers: t=n (new), t=r (read), t=ra (read all up to an id),
  *                          trimmed to the last `stream_retention_ms` (XADD MINID)
  *   ng:idem:<rid>          "id:ts" of an applied publish, for 24 h: a resent request returns the first answer

@@ -216,6 +216,20 @@ int proto_request_encode(const proto_request_t *req, proto_write_cb write, void 
     return 0;
 }
 
+int proto_batch_encode(const proto_str_t *frames, size_t n, proto_write_cb write, void *data)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, data, (msgpack_packer_write)write);
+    if (n < 1 || n > PROTO_BATCH_MAX)
+        return -1;
+    if (msgpack_pack_map(&pk, 2) || pack_kv_u64(&pk, "v", PROTO_VERSION) || pack_key(&pk, "batch") || msgpack_pack_array(&pk, n))
+        return -1;
+    for (size_t i = 0; i < n; ++i)
+        if (msgpack_pack_bin(&pk, frames[i].len) || (frames[i].len > 0 && msgpack_pack_bin_body(&pk, frames[i].ptr, frames[i].len)))
+            return -1;
+    return 0;
+}
+
 static int pack_notification(msgpack_packer *pk, const proto_notification_t *n)
 {
     return msgpack_pack_array(pk, 6) || msgpack_pack_uint64(pk, n->id) || msgpack_pack_int64(pk, n->ts) ||
@@ -545,6 +559,52 @@ Exit:
     return rv;
 }
 
+int proto_batch_decode(const void *buf, size_t len, proto_str_t *parts, size_t *n)
+{
+    msgpack_unpacked up;
+    const msgpack_object_map *map;
+    const msgpack_object *batch = NULL;
+    uint64_t version = 0;
+    int rv;
+
+    *n = 0;
+    msgpack_unpacked_init(&up);
+    if ((rv = unpack_map(&up, buf, len, &map)) != 0)
+        goto Exit;
+    rv = PROTO_EINVALID;
+    for (uint32_t i = 0; i < map->size; ++i) {
+        const msgpack_object *k = &map->ptr[i].key, *v = &map->ptr[i].val;
+        if (key_is(k, "v")) {
+            if (!get_u64(v, &version))
+                goto Exit;
+        } else if (key_is(k, "batch")) {
+            batch = v;
+        }
+    }
+    if (batch == NULL) {
+        rv = PROTO_ENOTBATCH;
+        goto Exit;
+    }
+    if (version != PROTO_VERSION) {
+        rv = PROTO_EVERSION;
+        goto Exit;
+    }
+    if (batch->type != MSGPACK_OBJECT_ARRAY || batch->via.array.size < 1 || batch->via.array.size > PROTO_BATCH_MAX)
+        goto Exit;
+    for (uint32_t i = 0; i < batch->via.array.size; ++i) {
+        const msgpack_object *o = batch->via.array.ptr + i;
+        if (o->type != MSGPACK_OBJECT_BIN)
+            goto Exit;
+        parts[i] = (proto_str_t){o->via.bin.ptr, o->via.bin.size};
+    }
+    *n = batch->via.array.size;
+    rv = 0;
+
+Exit:
+    msgpack_unpacked_destroy(&up);
+    return rv;
+}
+
 void proto_reply_dispose(proto_reply_t *rep)
 {
     free(rep->items);
@@ -563,6 +623,8 @@ const char *proto_strerror(int err)
         return "invalid message";
     case PROTO_EVERSION:
         return "unsupported protocol version";
+    case PROTO_ENOTBATCH:
+        return "not a batch";
     default:
         return "unknown error";
     }

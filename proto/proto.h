@@ -10,6 +10,12 @@
  *             "items":[[id, ts, user, msg, kind, read], ...], "unread":uint, "more":bool, "count":uint, "redis":bool,
  *             "cursor":str, "gap":bool, "status":uint, "ctype":str, "body":bin}
  *
+ *   batch    {"v":1, "batch":[bin, ...]}: several requests in one frame, each bin one request frame as above (at most
+ *            PROTO_BATCH_MAX, never a batch itself); it is answered by a batch of as many reply frames, in the same
+ *            order, or by one plain reply whose status applies to them all (a worker that cannot read the batch).
+ *            The gateway batches the calls one loop iteration makes to a worker kind, so that under load one nng
+ *            round trip (and one thread hop on each side) carries many requests.
+ *
  * Unknown keys are ignored, so a newer peer may add fields; a frame whose "v" is not PROTO_VERSION is refused with
  * PROTO_EVERSION (a worker answers it with PROTO_ST_BAD_VERSION). Decoding never trusts the bytes: sizes are checked
  * against what is left before msgpack-c allocates anything, truncated frames and trailing bytes are errors.
@@ -31,6 +37,7 @@
 #define PROTO_WATCH_WAIT_MAX 60000        /* longest a WATCH may be held, ms */
 #define PROTO_CURSOR_MAX 48               /* longest cursor (a Redis stream id, "ms-seq") */
 #define PROTO_FORWARD_BODY_MAX (1024 * 1024) /* largest body a FORWARD carries either way */
+#define PROTO_BATCH_MAX 64                   /* most frames one batch carries */
 
 typedef enum en_proto_op_t {
     PROTO_OP_PUBLISH = 1,       /* history: user, msg, kind, rid -> id, ts (idempotent by rid) */
@@ -60,6 +67,7 @@ typedef enum en_proto_status_t {
 #define PROTO_EMALFORMED (-1) /* not one well-formed msgpack value: truncated, trailing bytes, sizes beyond the frame */
 #define PROTO_EINVALID (-2)   /* well-formed, but a field is missing, of the wrong type or out of range */
 #define PROTO_EVERSION (-3)   /* "v" is not PROTO_VERSION */
+#define PROTO_ENOTBATCH (-4)  /* proto_batch_decode: a well-formed frame, but a single message, not a batch */
 
 /* A string inside a frame: not NUL-terminated, valid only while the frame's bytes are. */
 typedef struct st_proto_str_t {
@@ -133,6 +141,14 @@ int proto_reply_decode(proto_reply_t *rep, const void *buf, size_t len);
 
 /* Frees what proto_reply_decode allocated. */
 void proto_reply_dispose(proto_reply_t *rep);
+
+/* Encodes a batch of n (1..PROTO_BATCH_MAX) already encoded frames. Returns 0 or -1. */
+int proto_batch_encode(const proto_str_t *frames, size_t n, proto_write_cb write, void *data);
+
+/* If buf is a batch, points parts[0..*n) (room for PROTO_BATCH_MAX) at its frames, inside buf, and returns 0; they are
+ * not decoded yet. Returns PROTO_ENOTBATCH for a well-formed single message (decode it with proto_*_decode), or
+ * PROTO_EMALFORMED / PROTO_EINVALID (an empty or oversized batch, an element that is not a bin) / PROTO_EVERSION. */
+int proto_batch_decode(const void *buf, size_t len, proto_str_t *parts, size_t *n);
 
 /* Checks that buf holds exactly one msgpack value whose declared sizes fit in the bytes present, nested at most
  * max_depth deep. Returns 0 or PROTO_EMALFORMED. Used by the decoders before msgpack-c sees the bytes. */

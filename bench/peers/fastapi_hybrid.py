@@ -50,16 +50,20 @@ async def shutdown():
 
 
 def parse_page(user_id, reply):
+    """The page script's reply {unread, more, n, n unread ids, record, ...}, records "id\tts\tkind\tmessage"."""
+    n = int(reply[2])
+    unread = {int(x) for x in reply[3 : 3 + n]}
     items = []
-    for i in range(2, len(reply) - 4, 5):
+    for rec in reply[3 + n :]:
+        sid, ts, kind, message = rec.split("\t", 3)
         items.append(
             {
-                "id": int(reply[i]),
+                "id": int(sid),
                 "user_id": user_id,
-                "message": reply[i + 1],
-                "kind": reply[i + 2],
-                "ts": int(reply[i + 3]),
-                "read": reply[i + 4] != "0",
+                "message": message,
+                "kind": kind,
+                "ts": int(ts),
+                "read": int(sid) not in unread,
             }
         )
     return int(reply[1]) == 1, items

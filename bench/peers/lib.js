@@ -17,17 +17,23 @@ function env(name, fallback) {
   return v;
 }
 
-// The page script's reply {unread, more, id, message, kind, ts, read, ...} as notifications, newest first.
+// The page script's reply {unread, more, n, n unread ids, record, ...} (records "id\tts\tkind\tmessage") as
+// notifications, newest first.
 function parsePage(userId, reply) {
+  const n = Number(reply[2]);
+  const unread = new Set(reply.slice(3, 3 + n).map(Number));
   const items = [];
-  for (let i = 2; i + 4 < reply.length; i += 5) {
+  for (let i = 3 + n; i < reply.length; i++) {
+    const rec = reply[i];
+    const t1 = rec.indexOf('\t'), t2 = rec.indexOf('\t', t1 + 1), t3 = rec.indexOf('\t', t2 + 1);
+    const id = Number(rec.slice(0, t1));
     items.push({
-      id: Number(reply[i]),
+      id,
       user_id: userId,
-      message: reply[i + 1],
-      kind: reply[i + 2],
-      ts: Number(reply[i + 3]),
-      read: reply[i + 4] !== '0',
+      message: rec.slice(t3 + 1),
+      kind: rec.slice(t2 + 1, t3),
+      ts: Number(rec.slice(t1 + 1, t2)),
+      read: !unread.has(id),
     });
   }
   return { unread: Number(reply[0]), more: Number(reply[1]) === 1, items };

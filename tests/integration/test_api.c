@@ -191,6 +191,53 @@ START_TEST(message_round_trip)
 }
 END_TEST
 
+/* Notifications written by the first storage layout (the user set's member a bare id, the fields in ng:n:<id>) are
+ * still listed, marked read and counted beside those of the current one (history-svc/store.h). */
+START_TEST(first_layout_records_still_served)
+{
+    char user[64], cmd[512];
+    harness_user(user, "layout1");
+    uint64_t newer = harness_publish(sys, user, "current layout", NULL, NULL);
+    uint64_t old_ids[2];
+    /* two records of the first layout, with ids below the published one (ids are only compared, never reused here) */
+    for (int i = 0; i < 2; ++i) {
+        old_ids[i] = 1000000000000ull + (uint64_t)i; /* far above any id the counter gives in a test run */
+        snprintf(cmd, sizeof(cmd), "HSET ng:n:%llu u %s m \"old one %d\" k legacy ts %lld r 0\r\n", (unsigned long long)old_ids[i],
+                 user, i, (long long)(1700000000000ll + i));
+        ck_assert_int_eq(harness_redis_int(sys, cmd), 5);
+        snprintf(cmd, sizeof(cmd), "ZADD ng:u:%s %llu %llu\r\n", user, (unsigned long long)old_ids[i], (unsigned long long)old_ids[i]);
+        ck_assert_int_eq(harness_redis_int(sys, cmd), 1);
+        snprintf(cmd, sizeof(cmd), "ZADD ng:u:%s:unread %llu %llu\r\n", user, (unsigned long long)old_ids[i],
+                 (unsigned long long)old_ids[i]);
+        ck_assert_int_eq(harness_redis_int(sys, cmd), 1);
+    }
+    ck_assert(harness_wait_realtime(sys, user, newer, 1000));
+
+    harness_resp_t *r = harness_list(sys, user, 0, 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(r->json, "unread_count")), 3);
+    for (int i = 0; i < 2; ++i) {
+        const json_t *n = find(json_object_get(r->json, "historical"), old_ids[i]);
+        ck_assert_msg(n != NULL, "first-layout record %d not listed: %.800s", i, r->body);
+        char text[32];
+        snprintf(text, sizeof(text), "old one %d", i);
+        ck_assert_str_eq(json_string_value(json_object_get(n, "message")), text);
+        ck_assert_str_eq(json_string_value(json_object_get(n, "kind")), "legacy");
+        ck_assert_int_eq(json_integer_value(json_object_get(n, "ts")), 1700000000000ll + i);
+        ck_assert(json_is_false(json_object_get(n, "read")));
+    }
+    harness_resp_free(r);
+
+    mark_read(user, old_ids[1], 204);
+    r = harness_list(sys, user, 0, 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(r->json, "unread_count")), 2);
+    const json_t *n = find(json_object_get(r->json, "historical"), old_ids[1]);
+    ck_assert_msg(n != NULL && json_is_true(json_object_get(n, "read")), "marked first-layout record: %.800s", r->body);
+    n = find(json_object_get(r->json, "historical"), old_ids[0]);
+    ck_assert_msg(n != NULL && json_is_false(json_object_get(n, "read")), "the other first-layout record: %.800s", r->body);
+    harness_resp_free(r);
+}
+END_TEST
+
 START_TEST(pagination_walk)
 {
     enum { N = 57, LIMIT = 10 };
@@ -901,6 +948,7 @@ static Suite *api_suite(void)
     TCase *tc = shared_tcase("publish", publish_up);
     tcase_add_test(tc, publish_then_fetch);
     tcase_add_test(tc, message_round_trip);
+    tcase_add_test(tc, first_layout_records_still_served);
     tcase_add_test(tc, pagination_walk);
     tcase_add_test(tc, hybrid_shape);
     tcase_add_test(tc, concurrent_requests);

@@ -538,6 +538,85 @@ START_TEST(test_request_roundtrip_watch)
 }
 END_TEST
 
+/* ---- batches ------------------------------------------------------------------------------------------------- */
+
+START_TEST(test_batch_roundtrip)
+{
+    proto_op_t ops[3] = {PROTO_OP_PAGE, PROTO_OP_PUBLISH, PROTO_OP_RECENT};
+    msgpack_sbuffer subs[3], sb;
+    proto_str_t frames[3], parts[PROTO_BATCH_MAX];
+    size_t n = 99;
+    for (int i = 0; i < 3; ++i) {
+        proto_request_t req = sample_request(ops[i]);
+        encode_request(&subs[i], &req);
+        frames[i] = (proto_str_t){subs[i].data, subs[i].size};
+    }
+    msgpack_sbuffer_init(&sb);
+    ck_assert_int_eq(proto_batch_encode(frames, 3, (proto_write_cb)msgpack_sbuffer_write, &sb), 0);
+    ck_assert_int_eq(proto_batch_decode(sb.data, sb.size, parts, &n), 0);
+    ck_assert_uint_eq(n, 3);
+    for (int i = 0; i < 3; ++i) {
+        proto_request_t out;
+        ck_assert(str_eq(parts[i], frames[i]));
+        /* the parts point into the frame: nothing copied */
+        ck_assert(parts[i].ptr >= sb.data && parts[i].ptr + parts[i].len <= sb.data + sb.size);
+        ck_assert_int_eq(proto_request_decode(&out, parts[i].ptr, parts[i].len), 0);
+        ck_assert_int_eq(out.op, ops[i]);
+        msgpack_sbuffer_destroy(&subs[i]);
+    }
+    /* a single message is not a batch */
+    proto_request_t req = sample_request(PROTO_OP_PAGE);
+    msgpack_sbuffer one;
+    encode_request(&one, &req);
+    ck_assert_int_eq(proto_batch_decode(one.data, one.size, parts, &n), PROTO_ENOTBATCH);
+    ck_assert_uint_eq(n, 0);
+    msgpack_sbuffer_destroy(&one);
+    /* truncated anywhere: malformed */
+    for (size_t cut = 0; cut < sb.size; ++cut)
+        ck_assert_int_eq(proto_batch_decode(sb.data, cut, parts, &n), PROTO_EMALFORMED);
+    msgpack_sbuffer_destroy(&sb);
+    /* encoding refuses an empty or oversized batch */
+    msgpack_sbuffer_init(&sb);
+    ck_assert_int_eq(proto_batch_encode(frames, 0, (proto_write_cb)msgpack_sbuffer_write, &sb), -1);
+    ck_assert_int_eq(proto_batch_encode(frames, PROTO_BATCH_MAX + 1, (proto_write_cb)msgpack_sbuffer_write, &sb), -1);
+    msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
+/* {"v":version, "batch":items} */
+static int batch_decode_of(uint64_t version, msgpack_object items, size_t *n)
+{
+    msgpack_object_kv kv[2] = {{o_str("v"), o_u64(version)}, {o_str("batch"), items}};
+    msgpack_object top = o_map(kv, 2);
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    proto_str_t parts[PROTO_BATCH_MAX];
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    ck_assert_int_eq(msgpack_pack_object(&pk, top), 0);
+    int rv = proto_batch_decode(sb.data, sb.size, parts, n);
+    msgpack_sbuffer_destroy(&sb);
+    return rv;
+}
+
+START_TEST(test_batch_rejects_bad_shapes)
+{
+    static msgpack_object items[PROTO_BATCH_MAX + 1];
+    size_t n;
+    for (size_t i = 0; i <= PROTO_BATCH_MAX; ++i)
+        items[i] = o_bin("x", 1);
+    ck_assert_int_eq(batch_decode_of(PROTO_VERSION, o_array(items, PROTO_BATCH_MAX), &n), 0);
+    ck_assert_uint_eq(n, PROTO_BATCH_MAX);
+    ck_assert_int_eq(batch_decode_of(PROTO_VERSION, o_array(items, PROTO_BATCH_MAX + 1), &n), PROTO_EINVALID);
+    ck_assert_int_eq(batch_decode_of(PROTO_VERSION, o_array(items, 0), &n), PROTO_EINVALID);
+    ck_assert_int_eq(batch_decode_of(PROTO_VERSION + 1, o_array(items, 2), &n), PROTO_EVERSION);
+    ck_assert_int_eq(batch_decode_of(PROTO_VERSION, o_str("frames"), &n), PROTO_EINVALID);
+    msgpack_object mixed[2] = {o_bin("x", 1), o_str("not a bin")};
+    ck_assert_int_eq(batch_decode_of(PROTO_VERSION, o_array(mixed, 2), &n), PROTO_EINVALID);
+    ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
 START_TEST(test_roundtrip_forward)
 {
     static const char body[] = "{\"customer_id\":\"c1\",\"items\":[]}\0binary"; /* a body may hold any bytes */
@@ -1315,6 +1394,8 @@ static Suite *proto_suite(void)
     tcase_add_test(tc, test_request_roundtrip_watch);
     tcase_add_test(tc, test_reply_roundtrip_cursor_and_gap);
     tcase_add_test(tc, test_roundtrip_forward);
+    tcase_add_test(tc, test_batch_roundtrip);
+    tcase_add_test(tc, test_batch_rejects_bad_shapes);
     tcase_add_test(tc, test_request_unknown_keys_ignored);
     tcase_add_test(tc, test_reply_roundtrip_items);
     tcase_add_test(tc, test_reply_roundtrip_empty_list);
