@@ -300,12 +300,13 @@ def start_ours(ctx, workdir, template, fsync="always"):
     try:
         redis, rport = start_redis(ctx, workdir, logdir, template, fsync)
         procs.append(redis)
-        port, nport, hport = free_port(), free_port(), free_port()
+        port, nport, hport, oport = free_port(), free_port(), free_port(), free_port()
         b = ctx.bin_dir
         rurl = "redis://127.0.0.1:%d" % rport
         procs.append(Proc("gateway", [os.path.join(b, "gateway"), "--listen", "127.0.0.1:%d" % port,
                                       "--notifier-bind", "tcp://127.0.0.1:%d" % nport,
-                                      "--history-bind", "tcp://127.0.0.1:%d" % hport], logdir))
+                                      "--history-bind", "tcp://127.0.0.1:%d" % hport,
+                                      "--orders-bind", "tcp://127.0.0.1:%d" % oport], logdir))
         procs.append(Proc("history-svc", [os.path.join(b, "history-svc"), "--gateway", "tcp://127.0.0.1:%d" % hport,
                                           "--redis-url", rurl, "--stream-retention", str(WINDOW_S)], logdir))
         procs.append(Proc("notifier", [os.path.join(b, "notifier"), "--gateway", "tcp://127.0.0.1:%d" % nport,
