@@ -426,7 +426,7 @@ void guard_page_headers(h2o_req_t *req)
     char csp[640];
     int n = snprintf(csp, sizeof(csp),
                      "default-src 'none'; script-src 'self'; connect-src 'self'%s%.*s; style-src 'unsafe-inline'; "
-                     "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+                     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
                      plain ? (req->input.scheme->name.len == 5 ? " wss://" : " ws://") : "", plain ? (int)host.len : 0,
                      plain ? host.base : "");
     h2o_iovec_t v = h2o_strdup(&req->pool, csp, (size_t)n);
