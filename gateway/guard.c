@@ -2,7 +2,6 @@
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include "gateway.h"
 #include "guard.h"
 #include "log.h"
+#include "strmap.h"
 
 #define PREFLIGHT_MAX_AGE "600"
 #define ALLOW_METHODS "GET, POST, OPTIONS"
@@ -37,19 +37,15 @@ void guard_count(guard_t *g, guard_reject_t kind)
 
 /* ---- keys ------------------------------------------------------------------------------------------------------- */
 
-/* A key for (tag, bytes): the first 16 bytes of SHA-256(secret, tag, bytes), so that keys spread evenly over the tables
- * and no client can aim at a slot. */
+/* A key for (tag, bytes): two SipHash values under the process's secret (the tag mixed into each half's key), so that
+ * keys spread evenly over the tables and no client can aim at a slot or at another client's key. */
 static void make_key(const guard_t *g, char tag, const void *bytes, size_t len, quota_key_t *key)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(ctx, g->secret, sizeof(g->secret)) != 1 || EVP_DigestUpdate(ctx, &tag, 1) != 1 ||
-        EVP_DigestUpdate(ctx, bytes, len) != 1 || EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
-        abort();
-    EVP_MD_CTX_free(ctx);
-    memcpy(key->b, md, sizeof(key->b));
+    uint64_t k[4], t = (uint64_t)(unsigned char)tag;
+    memcpy(k, g->secret, sizeof(k));
+    uint64_t h0 = strmap_hash(bytes, len, k[0] ^ t, k[1]), h1 = strmap_hash(bytes, len, k[2] ^ t, k[3]);
+    memcpy(key->b, &h0, 8);
+    memcpy(key->b + 8, &h1, 8);
 }
 
 /* The client address as a key: an IPv4 address, or the /64 of an IPv6 one (an IPv4-mapped IPv6 address is its IPv4

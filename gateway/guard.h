@@ -44,7 +44,7 @@ typedef struct st_guard_config_t {
 
 typedef struct st_guard_t {
     guard_config_t cfg;
-    uint8_t secret[16]; /* keys the hashes of addresses, credentials and users */
+    uint8_t secret[32]; /* keys the hashes of addresses, credentials and users */
     quota_counts_t *conns, *sessions;
     quota_buckets_t *rates;
     char **origins; /* the allowed origins, lower case */
