@@ -306,7 +306,10 @@ def start_ours(ctx, workdir, template, fsync="always"):
         procs.append(Proc("gateway", [os.path.join(b, "gateway"), "--listen", "127.0.0.1:%d" % port,
                                       "--notifier-bind", "tcp://127.0.0.1:%d" % nport,
                                       "--history-bind", "tcp://127.0.0.1:%d" % hport,
-                                      "--orders-bind", "tcp://127.0.0.1:%d" % oport], logdir))
+                                      "--orders-bind", "tcp://127.0.0.1:%d" % oport,
+                                      # every load client is 127.0.0.1 without a credential, up to 1000 connections:
+                                      # no per-address limits, so the benchmark measures serving, not refusing
+                                      "--max-conns-per-addr", "0", "--rate-limit", "0"], logdir))
         procs.append(Proc("history-svc", [os.path.join(b, "history-svc"), "--gateway", "tcp://127.0.0.1:%d" % hport,
                                           "--redis-url", rurl, "--stream-retention", str(WINDOW_S)], logdir))
         procs.append(Proc("notifier", [os.path.join(b, "notifier"), "--gateway", "tcp://127.0.0.1:%d" % nport,

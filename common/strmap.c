@@ -172,3 +172,8 @@ void strmap_foreach(strmap_t *map, void (*cb)(const char *key, size_t len, void 
         for (strmap_entry_t *e = map->buckets[i]; e != NULL; e = e->next)
             cb(e->key, e->len, e->value, data);
 }
+
+uint64_t strmap_hash(const void *in, size_t len, uint64_t k0, uint64_t k1)
+{
+    return siphash13(in, len, k0, k1);
+}

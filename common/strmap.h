@@ -6,6 +6,7 @@
 #define NOTIGATE_STRMAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct st_strmap_t strmap_t;
 
@@ -27,5 +28,9 @@ size_t strmap_size(const strmap_t *map);
 
 /* Calls cb for every entry, in no particular order; cb must not change the map. */
 void strmap_foreach(strmap_t *map, void (*cb)(const char *key, size_t len, void *value, void *data), void *data);
+
+/* The map's keyed hash, SipHash-1-3 of in under the key (k0, k1), for other tables that must not let clients choose
+ * where their keys land. Any thread. */
+uint64_t strmap_hash(const void *in, size_t len, uint64_t k0, uint64_t k1);
 
 #endif

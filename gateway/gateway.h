@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 #include "chat.h"
 #include "feed.h"
+#include "guard.h"
 #include "json_out.h"
 #include "metrics.h"
 #include "route_table.h"
@@ -36,6 +37,7 @@ typedef struct st_gateway_config_t {
     int64_t ws_queue_max;        /* bytes queued to one session before it is disconnected as a slow reader */
     const char *routes_file;     /* a route table replacing the built-in one, or "" */
     const char *orders_bind;     /* the built-in table's orders kind: the nng URL its replicas dial */
+    guard_config_t guard;        /* limits against abuse, CORS */
 } gateway_config_t;
 
 typedef struct st_gateway_t gateway_t;
@@ -55,7 +57,7 @@ typedef struct st_gateway_thread_t {
     upstream_client_t *notifier, *history;
     upstream_client_t *routed[ROUTE_KINDS_MAX]; /* the route table's kinds */
     metrics_t metrics;
-    json_out_t out;   /* response buffer, reused */
+    json_out_t out;            /* response buffer, reused */
     json_out_t ws_out, ws_one; /* frame buffers of the sessions */
     sessions_t sessions;
     chat_local_t chat;
@@ -77,10 +79,11 @@ struct st_gateway_t {
     pthread_barrier_t stopped; /* the loop threads: none serves requests any more */
     metrics_source_t metrics_source;
     chat_t *chat;
-    feed_t *feed; /* run by thread 0 */
+    feed_t *feed;           /* run by thread 0 */
     uint8_t instance_id[8]; /* random per process: the first half of every request id */
     _Atomic uint64_t next_rid;
     int64_t started_at_ms;
+    guard_t guard; /* the limits' shared tables */
 };
 
 /* server.c: starts the loop threads (listening sockets are opened here, so errors surface before returning).
@@ -98,6 +101,11 @@ int gateway_on_req(h2o_handler_t *self, h2o_req_t *req);
 /* Answers req with the JSON error {"error":{"code","message"}} and counts it. Loop thread. */
 void gateway_respond_error(gateway_thread_t *thread, h2o_req_t *req, route_t route, uint64_t started_us, int status,
                            const char *code, const char *message);
+
+/* Answers req with status, a body of content type ctype (NULL: none) and the headers every answer carries; counts it.
+ * Loop thread. */
+void gateway_respond(gateway_thread_t *thread, h2o_req_t *req, route_t route, uint64_t started_us, int status, const char *ctype,
+                     const char *body, size_t len);
 
 /* A request id for a worker call: this process's random half and a counter. Any thread. */
 void gateway_new_rid(gateway_t *gw, uint8_t rid[PROTO_RID_LEN]);

@@ -99,7 +99,15 @@ int main(int argc, char **argv)
                               .ws_ping_interval_ms = 25000,
                               .ws_ping_timeout_ms = 20000,
                               .ws_max_message = 64 * 1024,
-                              .ws_queue_max = 1024 * 1024};
+                              .ws_queue_max = 1024 * 1024,
+                              .guard = {.max_conns_per_addr = 256,
+                                        .rate_limit = 100,
+                                        .rate_burst = 200,
+                                        .max_sessions_per_user = 16,
+                                        .ws_message_rate = 20,
+                                        .ws_message_burst = 40,
+                                        .table_size = 65536,
+                                        .cors_origins = ""}};
     config_option_t options[] = {
         {"listen", NULL, CONFIG_STRING, &cfg->listen, 0, 0, "host:port for HTTP/1.1 and cleartext HTTP/2 (\"\" for none)"},
         {"tls-listen", NULL, CONFIG_STRING, &cfg->tls_listen, 0, 0,
@@ -127,6 +135,23 @@ int main(int argc, char **argv)
          "largest message a client may send, bytes (larger: close 1009)"},
         {"ws-queue-max", NULL, CONFIG_INT, &cfg->ws_queue_max, 4096, 256 * 1024 * 1024,
          "bytes queued to one session before it is disconnected as a slow reader"},
+        {"max-conns-per-addr", NULL, CONFIG_INT, &cfg->guard.max_conns_per_addr, 0, 1000000,
+         "open connections per client address (IPv4, IPv6 /64); over it 429, beyond twice it closed at once (0: no limit)"},
+        {"rate-limit", NULL, CONFIG_INT, &cfg->guard.rate_limit, 0, 1000000,
+         "requests per second per credential (Bearer token or ?token=), or per client address without one (0: no limit)"},
+        {"rate-burst", NULL, CONFIG_INT, &cfg->guard.rate_burst, 0, 10000000,
+         "requests a credential may send at once (the token bucket's size; 0: as --rate-limit)"},
+        {"max-sessions-per-user", NULL, CONFIG_INT, &cfg->guard.max_sessions_per_user, 0, 1000000,
+         "WebSocket and Socket.IO sessions open at once per user (0: no limit)"},
+        {"ws-message-rate", NULL, CONFIG_INT, &cfg->guard.ws_message_rate, 0, 1000000,
+         "messages per second a session may send; over it they are dropped with an error event (0: no limit)"},
+        {"ws-message-burst", NULL, CONFIG_INT, &cfg->guard.ws_message_burst, 0, 10000000,
+         "messages a session may send at once (its token bucket's size; 0: as --ws-message-rate)"},
+        {"limit-table-size", NULL, CONFIG_INT, &cfg->guard.table_size, 16, 16 * 1024 * 1024,
+         "keys each limit's table holds (client addresses, credentials, users); a key with no room is refused"},
+        {"cors-origins", NULL, CONFIG_STRING, &cfg->guard.cors_origins, 0, 0,
+         "origins allowed to call the API from a browser, comma-separated (\"https://a.example,https://b.example\", or *); "
+         "\"\": same origin only"},
         {"shutdown-timeout-ms", NULL, CONFIG_INT, &cfg->shutdown_timeout_ms, 0, 600000,
          "on SIGTERM, how long to finish requests in flight"},
         {NULL}};
@@ -142,6 +167,11 @@ int main(int argc, char **argv)
     }
     if (cfg->tls_listen[0] != '\0' && (cfg->tls_cert[0] == '\0' || cfg->tls_key[0] == '\0')) {
         fprintf(stderr, "gateway: --tls-listen needs --tls-cert and --tls-key\n");
+        return 2;
+    }
+    char err[300];
+    if (guard_init(&gw.guard, &cfg->guard, err, sizeof(err)) != 0) {
+        fprintf(stderr, "gateway: %s\n", err);
         return 2;
     }
     worker_block_signals(); /* before any thread exists, so that only sigwait below sees SIGTERM */
@@ -188,6 +218,7 @@ int main(int argc, char **argv)
         ;
     log_info("stopping: no new connections, finishing requests in flight", "signal=%s", strsignal(sig));
     if (gateway_stop(&gw) == 0) {
+        guard_dispose(&gw.guard); /* no connection is left to close into its tables */
         h2o_config_dispose(&gw.h2o_config);
         if (gw.ssl_ctx != NULL)
             SSL_CTX_free(gw.ssl_ctx);

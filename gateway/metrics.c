@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "clock.h"
+#include "guard.h"
 #include "metrics.h"
 
 static const int statuses[] = METRICS_STATUSES;
@@ -144,6 +145,9 @@ void metrics_render(const metrics_source_t *src, json_out_t *out)
             line(out, "notigate_worker_replica_replies_total{kind=\"%s\",replica=\"%s\"} %" PRIu64 "\n",
                  upstream_kind(src->upstreams[k]), local.items[i].identity, local.items[i].replies);
     }
+
+    if (src->guard != NULL)
+        guard_render(src->guard, out);
 
     line(out,
          "# HELP notigate_uptime_seconds Seconds since the gateway started.\n# TYPE notigate_uptime_seconds gauge\n"

@@ -46,6 +46,7 @@ typedef struct st_metrics_source_t {
     size_t nthreads;
     upstream_t *upstreams[METRICS_NKINDS];
     int64_t started_at_ms;
+    struct st_guard_t *guard; /* the limits' rejections and tables */
 } metrics_source_t;
 
 /* Renders everything in the Prometheus text format (version 0.0.4). Any thread. */

@@ -59,12 +59,18 @@ static const char *reason_of(int status)
         return "No Content";
     case 400:
         return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
     case 404:
         return "Not Found";
     case 405:
         return "Method Not Allowed";
     case 413:
         return "Payload Too Large";
+    case 429:
+        return "Too Many Requests";
     case 500:
         return "Internal Server Error";
     case 503:
@@ -83,8 +89,15 @@ static void respond(gateway_thread_t *thread, h2o_req_t *req, route_t route, uin
     if (ctype != NULL)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, strlen(ctype));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, NULL, H2O_STRLIT("nosniff"));
     req->res.content_length = status == 204 ? SIZE_MAX : len; /* 204 carries no Content-Length */
     h2o_send_inline(req, body, len);
+}
+
+void gateway_respond(gateway_thread_t *thread, h2o_req_t *req, route_t route, uint64_t started_us, int status, const char *ctype,
+                     const char *body, size_t len)
+{
+    respond(thread, req, route, started_us, status, ctype, body, len);
 }
 
 static void respond_json(gateway_thread_t *thread, h2o_req_t *req, route_t route, uint64_t started_us, int status)
@@ -668,6 +681,10 @@ int gateway_on_req(h2o_handler_t *self, h2o_req_t *req)
     char allow[64];
     const route_entry_t *routed =
         route_table_match(&thread->gw->routes, req->method.base, req->method.len, path, path_len, allow, sizeof(allow));
+    int matched = routed == NULL && allow[0] == '\0' ? route_match(path, path_len, &m, &err) : -1;
+    route_t route = routed != NULL || allow[0] != '\0' ? ROUTE_FORWARD : (matched == 0 ? m.route : ROUTE_NOT_FOUND);
+    if (guard_on_req(thread, req, route, query, query_len, started_us)) /* limits, CORS: answered if refused */
+        return 0;
     if (routed != NULL)
         return handle_forward(thread, req, routed, path, path_len, query, query_len, started_us);
     if (allow[0] != '\0') {
@@ -677,7 +694,7 @@ int gateway_on_req(h2o_handler_t *self, h2o_req_t *req)
                       (int)(req->method.len > 16 ? 16 : req->method.len), req->method.base, allow);
         return 0;
     }
-    if (route_match(path, path_len, &m, &err) != 0) {
+    if (matched != 0) {
         respond_api_error(thread, req, ROUTE_NOT_FOUND, started_us, &err);
         return 0;
     }
@@ -716,12 +733,7 @@ int gateway_on_req(h2o_handler_t *self, h2o_req_t *req)
         return session_handle_socketio(thread, req, query, query_len, started_us);
     case ROUTE_PAGE:
     case ROUTE_PAGE_JS:
-        /* the page's script is a file of its own, so that no inline script is allowed */
-        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"), 0, NULL,
-                              H2O_STRLIT("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; "
-                                         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"));
-        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, NULL, H2O_STRLIT("nosniff"));
-        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("referrer-policy"), 0, NULL, H2O_STRLIT("no-referrer"));
+        guard_page_headers(req); /* CSP (the page's script is a file of its own: no inline script), no framing */
         if (m.route == ROUTE_PAGE)
             respond(thread, req, m.route, started_us, 200, "text/html; charset=utf-8", page_html, page_html_len);
         else

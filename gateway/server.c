@@ -63,13 +63,15 @@ static int open_listener(const char *hostport)
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     h2o_accept_ctx_t *accept_ctx = listener->data;
+    gateway_thread_t *thread = H2O_STRUCT_FROM_MEMBER(gateway_thread_t, ctx, accept_ctx->ctx);
     if (err != NULL)
         return;
     for (int i = 0; i < 64; ++i) { /* a few at a time, so that one busy listener does not starve the loop */
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL)
             break;
-        h2o_accept(accept_ctx, sock);
+        if (guard_on_accept(&thread->gw->guard, sock)) /* counts it per address (or closes it: far over the limit) */
+            h2o_accept(accept_ctx, sock);
     }
 }
 
@@ -255,6 +257,7 @@ int gateway_start(gateway_t *gw)
     for (size_t k = 0; k < gw->routes.nkinds; ++k)
         gw->metrics_source.upstreams[METRICS_FIRST_ROUTED + k] = gw->routed[k];
     gw->metrics_source.started_at_ms = gw->started_at_ms;
+    gw->metrics_source.guard = &gw->guard;
 
     /* the listening sockets are opened here, so that an address in use fails the start */
     for (unsigned i = 0; i < gw->nthreads; ++i) {

@@ -87,6 +87,8 @@ static void session_free(session_t *s)
         h2o_timeout_unlink(&s->heartbeat_entry);
     if (h2o_linklist_is_linked(&s->flush_link))
         h2o_linklist_unlink(&s->flush_link);
+    if (s->has_user_slot)
+        guard_session_release(&thread->gw->guard, &s->user_slot);
     h2o_linklist_unlink(&s->all_link);
     h2o_websocket_close(s->ws);
     --thread->sessions.count;
@@ -146,6 +148,8 @@ static void on_second(h2o_timeout_entry_t *entry)
             resume_next(s);
         }
     }
+    if (thread->index == 0)
+        guard_sweep(&thread->gw->guard); /* refilled rate buckets */
     h2o_timeout_link(thread->loop, &thread->sessions.second, &thread->sessions.second_entry);
 }
 
@@ -289,6 +293,10 @@ static void on_ws_message(h2o_websocket_conn_t *conn, const struct wslay_event_o
         return;
     switch (arg->opcode) {
     case WSLAY_TEXT_FRAME:
+        if (!guard_message_take(&s->thread->gw->guard, &s->msg_bucket)) {
+            session_send_error(s, "rate_limited", "too many messages: this one was dropped; slow down");
+            break;
+        }
         if (s->proto == SESSION_SOCKETIO)
             socketio_on_message(s, (const char *)arg->msg, arg->msg_length);
         else
@@ -386,7 +394,8 @@ static void resume_next(session_t *s)
         .op = PROTO_OP_SINCE, .user_id = {s->user_id, s->user_len}, .after = s->last_sent_id, .limit = RESUME_PAGE};
     upstream_outcome_t outcome;
     gateway_new_rid(s->thread->gw, req.rid);
-    s->resume.call = upstream_call(s->thread->history, &req, (uint32_t)cfg_of(s)->write_timeout_ms, true, on_resume_reply, s, &outcome);
+    s->resume.call =
+        upstream_call(s->thread->history, &req, (uint32_t)cfg_of(s)->write_timeout_ms, true, on_resume_reply, s, &outcome);
     if (s->resume.call == NULL) {
         upstream_result_t res = {.outcome = outcome};
         on_resume_reply(&res, s);
@@ -454,7 +463,8 @@ void session_attach_user(session_t *s, const char *user, size_t len, bool resume
     proto_request_t req = {.op = PROTO_OP_PAGE, .user_id = {s->user_id, len}, .limit = 1};
     upstream_outcome_t outcome;
     gateway_new_rid(s->thread->gw, req.rid);
-    s->resume.call = upstream_call(s->thread->history, &req, (uint32_t)cfg_of(s)->read_timeout_ms, true, on_baseline_reply, s, &outcome);
+    s->resume.call =
+        upstream_call(s->thread->history, &req, (uint32_t)cfg_of(s)->read_timeout_ms, true, on_baseline_reply, s, &outcome);
     if (s->resume.call == NULL) {
         upstream_result_t res = {.outcome = outcome};
         on_baseline_reply(&res, s);
@@ -534,19 +544,57 @@ static void random_sid(char *buf, size_t n)
     buf[n] = '\0';
 }
 
-/* Upgrades req and starts a session; returns NULL (after answering) if req is not a WebSocket handshake. */
-static session_t *open_session(gateway_thread_t *thread, h2o_req_t *req, session_proto_t proto, route_t route, uint64_t started_us)
+int session_claim_user(session_t *s, const char *user, size_t len)
 {
+    guard_t *g = &s->thread->gw->guard;
+    quota_key_t key;
+    int rv;
+    guard_user_key(g, user, len, &key);
+    if (s->has_user_slot && memcmp(&key, &s->user_slot, sizeof(key)) == 0)
+        return 0;
+    if ((rv = guard_session_acquire(g, &key)) != 0)
+        return rv;
+    if (s->has_user_slot)
+        guard_session_release(g, &s->user_slot);
+    s->user_slot = key;
+    s->has_user_slot = true;
+    return 0;
+}
+
+/* Upgrades req and starts a session for user (ulen 0: none yet); returns NULL (after answering) if req is not a
+ * WebSocket handshake or the user has all the sessions allowed. */
+static session_t *open_session(gateway_thread_t *thread, h2o_req_t *req, session_proto_t proto, route_t route, uint64_t started_us,
+                               const char *user, size_t ulen)
+{
+    guard_t *g = &thread->gw->guard;
     const char *key;
+    quota_key_t slot;
     if (h2o_is_websocket_handshake(req, &key) != 0 || key == NULL) {
         /* HTTP/2 never matches: h2o 2.2 upgrades only HTTP/1.1 connections */
         gateway_respond_error(thread, req, route, started_us, 400, "websocket_required",
                               "this endpoint speaks WebSocket: send an HTTP/1.1 Upgrade: websocket request");
         return NULL;
     }
+    if (ulen != 0) {
+        guard_user_key(g, user, ulen, &slot);
+        int rv = guard_session_acquire(g, &slot);
+        if (rv != 0) {
+            char msg[160];
+            snprintf(msg, sizeof(msg),
+                     rv == -1 ? "this user has %" PRId64 " sessions open, the most allowed: close one first"
+                              : "too many users have sessions open now (%" PRId64 " sessions each at most)",
+                     g->cfg.max_sessions_per_user);
+            gateway_respond_error(thread, req, route, started_us, 429, "too_many_sessions", msg);
+            return NULL;
+        }
+    }
     session_t *s = calloc(1, sizeof(*s));
     if (s == NULL)
         abort();
+    s->has_user_slot = ulen != 0;
+    if (ulen != 0)
+        s->user_slot = slot;
+    guard_message_init(g, &s->msg_bucket);
     s->thread = thread;
     s->proto = proto;
     s->id = ((uint64_t)(thread->index + 1) << 56) | ++thread->sessions.next_id;
@@ -598,7 +646,7 @@ int session_handle_native(gateway_thread_t *thread, h2o_req_t *req, const char *
         gateway_respond_error(thread, req, ROUTE_WS, started_us, 400, "invalid_user_id", "since needs a user_id");
         return 0;
     }
-    session_t *s = open_session(thread, req, SESSION_NATIVE, ROUTE_WS, started_us);
+    session_t *s = open_session(thread, req, SESSION_NATIVE, ROUTE_WS, started_us, user, ulen);
     if (s == NULL)
         return 0;
     if (ulen != 0 && !has_since) {
@@ -633,7 +681,7 @@ int session_handle_socketio(gateway_thread_t *thread, h2o_req_t *req, const char
     uint64_t since;
     if (session_query(thread, req, ROUTE_SOCKETIO, query, query_len, started_us, user, &ulen, &has_since, &since) != 0)
         return 0;
-    session_t *s = open_session(thread, req, SESSION_SOCKETIO, ROUTE_SOCKETIO, started_us);
+    session_t *s = open_session(thread, req, SESSION_SOCKETIO, ROUTE_SOCKETIO, started_us, user, ulen);
     if (s == NULL)
         return 0;
     random_sid(s->sio.sid, 20);

@@ -18,6 +18,7 @@
 #include <h2o.h>
 #include <h2o/multithread.h>
 #include <h2o/websocket.h>
+#include "quota.h"
 #include "proto.h"
 #include "strmap.h"
 #include "upstream.h"
@@ -77,6 +78,9 @@ struct st_session_t {
         bool has_since;
         uint64_t since;
     } sio;
+    bool has_user_slot; /* holds one of the sessions of the user of user_slot (the limit per user, guard.c) */
+    quota_key_t user_slot;
+    quota_bucket_t msg_bucket; /* the messages per second the client may send */
     uint64_t last_seen_us, ping_sent_us;
     uint64_t close_deadline_us;
     const char *close_reason; /* the reason of close_code (a string that outlives the session) */
@@ -118,6 +122,10 @@ void session_send(session_t *s, const char *frame, size_t len);
 /* Queues an event in the session's protocol: native {"type":event,"data":payload}, Socket.IO 42[event,payload].
  * payload is JSON. */
 void session_send_event(session_t *s, const char *event, const char *payload, size_t len);
+
+/* Makes s hold one of user's sessions (the limit of sessions per user), giving back the one it held for another user.
+ * Returns 0, or -1 if the user has all the sessions allowed (-2: no room to count them): s is left as it was. */
+int session_claim_user(session_t *s, const char *user, size_t len);
 
 /* Sends an error event {"code","message"} (native "error", Socket.IO "error" event). */
 void session_send_error(session_t *s, const char *code, const char *message);

@@ -136,6 +136,10 @@ static void on_connect(session_t *s, const char *data, size_t len)
             since = (uint64_t)json_integer_value(si);
         }
     }
+    if (user_len != 0 && s->user_len == 0 && session_claim_user(s, user, user_len) != 0) {
+        connect_error(s, "", 0, "too many sessions: this user has all the sessions allowed open; close one first");
+        goto Exit;
+    }
     s->sio.connected = true;
     if (user_len != 0 && s->user_len == 0 && !has_since) {
         s->greet_pending = true; /* the CONNECT answer once the session knows where it starts (session.c, greet) */

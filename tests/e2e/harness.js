@@ -305,6 +305,10 @@ class System {
           `tcp://${HOST}:${ordersPort}`,
           '--shutdown-timeout-ms',
           '2000',
+          // every client here is 127.0.0.1 without a credential, many requests a second: no rate limit per address
+          // unless a test sets one (gatewayArgs come after: a later flag wins)
+          '--rate-limit',
+          '0',
           ...this.opts.gatewayArgs,
         ],
         log('gateway'),

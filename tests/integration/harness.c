@@ -324,7 +324,10 @@ static harness_proc_t *start_proc(harness_t *h, harness_kind_t kind, const char 
         {
             char *args[] = {"--listen",      listen, "--notifier-bind",     nbind, "--history-bind",     hbind,
                             "--orders-bind", obind,  "--worker-timeout-ms", wt,    "--write-timeout-ms", wrt,
-                            "--threads",     "2",    "--log-level",         "info"};
+                            "--threads",     "2",    "--log-level",         "info",
+                            /* every request here comes from 127.0.0.1 without a credential, many a second: no rate
+                             * limit per address unless a test sets one (test_limits.c) */
+                            "--rate-limit", "0"};
             for (size_t i = 0; i < sizeof(args) / sizeof(args[0]); ++i)
                 argv[argc++] = args[i];
         }

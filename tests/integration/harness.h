@@ -63,7 +63,8 @@ typedef struct st_harness_opts_t {
     int write_timeout_ms;            /* gateway --write-timeout-ms */
     bool tls;                        /* also serve HTTPS (self-signed certificate made with the openssl CLI) */
     bool no_wait_ready;              /* return once the gateway answers /healthz instead of waiting for /readyz 200 */
-    const char *const *gateway_args; /* NULL-terminated extra flags of every gateway of the system, or NULL */
+    const char *const *gateway_args; /* NULL-terminated extra flags of every gateway of the system, or NULL (the
+                                        harness passes --rate-limit 0: a later flag here wins) */
 } harness_opts_t;
 
 /* One notifier, one history-svc, no orders replica, the gateway's default timeouts, no TLS, wait for /readyz. */

@@ -15,6 +15,18 @@
 static int values[10000];
 #define V(i) ((void *)&values[(i)])
 
+START_TEST(test_hash_is_keyed)
+{
+    /* SipHash-1-3 is deterministic under one key, and another key (or other bytes) gives another value */
+    uint64_t a = strmap_hash(LIT("alice"), 1, 2);
+    ck_assert_uint_eq(a, strmap_hash(LIT("alice"), 1, 2));
+    ck_assert_uint_ne(a, strmap_hash(LIT("alice"), 1, 3));
+    ck_assert_uint_ne(a, strmap_hash(LIT("alice"), 0, 2));
+    ck_assert_uint_ne(a, strmap_hash(LIT("alicf"), 1, 2));
+    ck_assert_uint_ne(strmap_hash("", 0, 1, 2), strmap_hash("", 0, 1, 3));
+}
+END_TEST
+
 START_TEST(test_set_get_replace_remove)
 {
     strmap_t *m = strmap_create();
@@ -197,6 +209,7 @@ static Suite *strmap_suite(void)
     Suite *s = suite_create("strmap");
     TCase *tc = tcase_create("strmap");
     tcase_add_test(tc, test_set_get_replace_remove);
+    tcase_add_test(tc, test_hash_is_keyed);
     tcase_add_test(tc, test_key_is_copied);
     tcase_add_test(tc, test_binary_and_empty_keys);
     tcase_add_test(tc, test_many_keys);
