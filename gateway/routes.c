@@ -374,7 +374,9 @@ static int answer_readyz(pending_t *p)
     json_out_t *o = &p->thread->out;
     gateway_t *gw = p->thread->gw;
     const proto_reply_t *nt = ok_reply(p->slots + SLOT_NOTIFIER), *hist = ok_reply(p->slots + SLOT_HISTORY);
-    bool ready = nt != NULL && hist != NULL && hist->redis_ok;
+    /* the notifier's "redis" says its realtime window is loaded and it follows the stream: until then it answers
+     * every list "unavailable" */
+    bool ready = nt != NULL && nt->redis_ok && hist != NULL && hist->redis_ok;
     char msg[256];
 
     json_out_reset(o);

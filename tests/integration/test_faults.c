@@ -493,6 +493,13 @@ START_TEST(notifier_without_its_window)
                   r->body);
     ck_assert_str_eq(only_error(r, "notifier"), "unavailable");
     harness_resp_free(r);
+    /* and the system is not ready: a replica is connected, but it cannot serve its view */
+    assert_readyz(503);
+    r = harness_get(sys, "/readyz");
+    const json_t *nt = json_object_get(json_object_get(r->json, "checks"), "notifier");
+    ck_assert_msg(json_is_true(json_object_get(nt, "answered")) && json_is_false(json_object_get(nt, "redis")),
+                  "/readyz should show the notifier answering without its view: %.500s", r->body);
+    harness_resp_free(r);
 }
 END_TEST
 
