@@ -129,6 +129,46 @@ static size_t history_ids(const char *user, uint64_t *out, size_t max)
     return n;
 }
 
+typedef struct st_stored_t {
+    uint64_t id;
+    char message[48];
+} stored_t;
+
+static int cmp_stored(const void *a, const void *b)
+{
+    return cmp_u64(&((const stored_t *)a)->id, &((const stored_t *)b)->id);
+}
+
+static void stored_add(const json_t *list, stored_t *out, size_t *n, size_t max)
+{
+    for (size_t i = 0; i < json_array_size(list) && *n < max; ++i) {
+        const json_t *e = json_array_get(list, i);
+        out[*n].id = (uint64_t)json_integer_value(json_object_get(e, "id"));
+        snprintf(out[*n].message, sizeof(out[*n].message), "%s", json_string_value(json_object_get(e, "message")));
+        ++*n;
+    }
+}
+
+/* Every notification of user in history (id and message), read page by page through the API; sorted by id. */
+static size_t history_stored(const char *user, stored_t *out, size_t max)
+{
+    size_t n = 0;
+    uint64_t before = 0;
+    for (;;) {
+        harness_resp_t *r = harness_list(sys, user, 100, before);
+        ck_assert_msg(json_is_false(json_object_get(r->json, "partial")), "partial page while reading back: %.500s", r->body);
+        stored_add(json_object_get(r->json, "realtime"), out, &n, max);
+        stored_add(json_object_get(r->json, "historical"), out, &n, max);
+        json_t *next = json_object_get(r->json, "next_before");
+        before = json_is_integer(next) ? (uint64_t)json_integer_value(next) : 0;
+        harness_resp_free(r);
+        if (before == 0 || n >= max)
+            break;
+    }
+    qsort(out, n, sizeof(*out), cmp_stored);
+    return n;
+}
+
 /* Runs publishers and readers on user for the whole of lead_ms + then_ms, and calls fault(data) after lead_ms; fault
  * returns the time (harness_mono_ms) from which requests are stuck on the faulty replica, and sets *killed_at. Asserts
  * that no request failed, that some were in flight on the replica when it died (waiting since the first half of the
@@ -243,6 +283,140 @@ START_TEST(notifier_replica_killed_under_load)
 }
 END_TEST
 
+/* ---- Redis killed under a publish load ------------------------------------------------------------------------- */
+
+#define PUB_MAX 20000
+
+typedef struct st_pub_result_t {
+    double start, end; /* harness_mono_ms */
+    long status;
+    uint64_t id;     /* 201 */
+    char message[48];
+    char code[32];   /* 503: the error code */
+    bool bad;        /* neither a 201 with an id nor a JSON 503 */
+} pub_result_t;
+
+typedef struct st_publisher_t {
+    const char *user;
+    int index;
+    atomic_bool *stop;
+    pub_result_t *results;
+    size_t n;
+    char first_bad[1024];
+} publisher_t;
+
+static void *publisher_run(void *arg)
+{
+    publisher_t *p = arg;
+    char body[200];
+    while (!atomic_load(p->stop) && p->n < PUB_MAX) {
+        pub_result_t *res = p->results + p->n++;
+        snprintf(res->message, sizeof(res->message), "durable %d.%zu", p->index, p->n);
+        snprintf(body, sizeof(body), "{\"user_id\":\"%s\",\"message\":\"%s\"}", p->user, res->message);
+        harness_req_t req = {.method = "POST", .path = "/v1/notifications", .body = body, .timeout_ms = 20000};
+        res->start = harness_mono_ms();
+        harness_resp_t *r = harness_request(sys, &req);
+        res->end = harness_mono_ms();
+        res->status = r->status;
+        json_t *id = json_object_get(r->json, "id"), *code = json_object_get(json_object_get(r->json, "error"), "code");
+        if (r->status == 201 && json_is_integer(id)) {
+            res->id = (uint64_t)json_integer_value(id);
+        } else if (r->status == 503 && strncmp(r->content_type, "application/json", 16) == 0 && json_is_string(code)) {
+            snprintf(res->code, sizeof(res->code), "%s", json_string_value(code));
+        } else {
+            res->bad = true;
+            if (p->first_bad[0] == '\0')
+                snprintf(p->first_bad, sizeof(p->first_bad), "HTTP %ld (%s) content-type '%s': %.400s", r->status, r->error,
+                         r->content_type, r->body);
+        }
+        harness_resp_free(r);
+        if (res->status != 201)
+            harness_sleep_ms(5); /* the outage answers at once: do not spin */
+    }
+    return NULL;
+}
+
+START_TEST(redis_killed_under_publish_load)
+{
+    enum { PUBLISHERS = 4, OUTAGE_MS = 1500 };
+    harness_opts_t opts = HARNESS_OPTS_DEFAULT;
+    opts.write_timeout_ms = 2000;
+    own_system(&opts);
+    char user[64];
+    harness_user(user, "rk");
+    publisher_t pubs[PUBLISHERS];
+    pthread_t tids[PUBLISHERS];
+    atomic_bool stop = false;
+    for (int i = 0; i < PUBLISHERS; ++i) {
+        pubs[i] = (publisher_t){.user = user, .index = i, .stop = &stop};
+        ck_assert_ptr_nonnull(pubs[i].results = calloc(PUB_MAX, sizeof(pub_result_t)));
+        ck_assert_int_eq(pthread_create(tids + i, NULL, publisher_run, pubs + i), 0);
+    }
+    harness_sleep_ms(800);
+    harness_proc_kill(sys, harness_proc(sys, HARNESS_REDIS, 0)); /* SIGKILL, and reaped: Redis is gone from here on */
+    double dead_from = harness_mono_ms();
+    harness_sleep_ms(OUTAGE_MS);
+    double dead_until = harness_mono_ms();
+    harness_add(sys, HARNESS_REDIS); /* the same port and directory: it loads its append-only file */
+    ck_assert_msg(harness_wait_ready(sys, 10000) == 0, "/readyz not 200 within 10 s of Redis coming back");
+    harness_sleep_ms(1000);
+    atomic_store(&stop, true);
+
+    size_t acked = 0, total = 0, during = 0, after = 0;
+    uint64_t max_before = 0, min_after = UINT64_MAX;
+    for (int i = 0; i < PUBLISHERS; ++i) {
+        pthread_join(tids[i], NULL);
+        ck_assert_msg(pubs[i].first_bad[0] == '\0', "publisher %d got neither a 201 nor a JSON 503: %s", i, pubs[i].first_bad);
+        for (size_t k = 0; k < pubs[i].n; ++k) {
+            const pub_result_t *res = pubs[i].results + k;
+            ++total;
+            acked += res->status == 201;
+            ck_assert_msg(res->end - res->start < opts.write_timeout_ms + MARGIN_MS,
+                          "a publish took %.0f ms (HTTP %ld), past the %d ms write timeout", res->end - res->start, res->status,
+                          opts.write_timeout_ms);
+            if (res->start >= dead_from && res->end <= dead_until) {
+                ++during;
+                ck_assert_msg(res->status == 503, "a publish sent and answered while Redis was dead got HTTP %ld (id %" PRIu64 ")",
+                              res->status, res->id);
+            }
+            after += res->start > dead_until && res->status == 201;
+            if (res->status == 201 && res->end < dead_from && res->id > max_before)
+                max_before = res->id;
+            if (res->status == 201 && res->start > dead_until && res->id < min_after)
+                min_after = res->id;
+        }
+    }
+    fprintf(stderr, "%s: %zu publishes, %zu acknowledged (201), %zu sent and answered while Redis was dead (all 503), %zu 201s "
+                    "after its restart\n",
+            tcase_name(), total, acked, during, after);
+    ck_assert_msg(during > 0, "no publish was sent while Redis was dead");
+    ck_assert_msg(after > 0, "no publish succeeded after Redis came back");
+    ck_assert_msg(min_after > max_before, "ids went back after the Redis restart: %" PRIu64 " after %" PRIu64 " before it", min_after,
+                  max_before);
+
+    /* every acknowledged notification is in the history Redis reloaded from its append-only file, with its message */
+    stored_t *got = malloc((total + 64) * sizeof(stored_t));
+    ck_assert_ptr_nonnull(got);
+    size_t ng = history_stored(user, got, total + 64), missing = 0;
+    const pub_result_t *first_missing = NULL;
+    for (int i = 0; i < PUBLISHERS; ++i) {
+        for (size_t k = 0; k < pubs[i].n; ++k) {
+            const pub_result_t *res = pubs[i].results + k;
+            stored_t key = {.id = res->id};
+            const stored_t *found = res->status == 201 ? bsearch(&key, got, ng, sizeof(*got), cmp_stored) : NULL;
+            if (res->status == 201 && (found == NULL || strcmp(found->message, res->message) != 0) && missing++ == 0)
+                first_missing = res;
+        }
+    }
+    ck_assert_msg(missing == 0,
+                  "%zu acknowledged notification(s) lost in the Redis crash (first: id %" PRIu64 " \"%s\"); history holds %zu",
+                  missing, first_missing != NULL ? first_missing->id : 0, first_missing != NULL ? first_missing->message : "", ng);
+    for (int i = 0; i < PUBLISHERS; ++i)
+        free(pubs[i].results);
+    free(got);
+}
+END_TEST
+
 static void add_own(Suite *s, const TTest *test, int timeout_s)
 {
     TCase *tc = tcase_create(test->name); /* named after the test: the runner prints its system's logs if it fails */
@@ -257,6 +431,7 @@ static Suite *crash_suite(void)
     Suite *s = suite_create("integration_crash");
     add_own(s, history_replica_killed_under_load, 60);
     add_own(s, notifier_replica_killed_under_load, 60);
+    add_own(s, redis_killed_under_publish_load, 60);
     return s;
 }
 
