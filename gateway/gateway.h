@@ -31,6 +31,10 @@ typedef struct st_gateway_config_t {
     int64_t write_timeout_ms; /* publish and mark read: history-svc */
     int64_t max_inflight;     /* per thread and worker kind */
     int64_t shutdown_timeout_ms;
+    /* HTTP/1.1: a request's head and body must have arrived within this of its start (h2o's http1.req_timeout) */
+    int64_t http_request_timeout_ms;
+    /* HTTP/2: a connection with no request in flight and no bytes arriving is closed after this (h2o's idle_timeout) */
+    int64_t http2_idle_timeout_ms;
     int64_t ws_ping_interval_ms; /* WebSocket heartbeat: a ping every interval */
     int64_t ws_ping_timeout_ms;  /* ... and the session closes if nothing came back for interval + timeout */
     int64_t ws_max_message;      /* largest message a client may send */

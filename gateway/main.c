@@ -96,6 +96,8 @@ int main(int argc, char **argv)
                               .routes_file = "",
                               .orders_bind = "tcp://127.0.0.1:7103",
                               .shutdown_timeout_ms = 10000,
+                              .http_request_timeout_ms = H2O_DEFAULT_HTTP1_REQ_TIMEOUT,
+                              .http2_idle_timeout_ms = H2O_DEFAULT_HTTP2_IDLE_TIMEOUT,
                               .ws_ping_interval_ms = 25000,
                               .ws_ping_timeout_ms = 20000,
                               .ws_max_message = 64 * 1024,
@@ -152,6 +154,10 @@ int main(int argc, char **argv)
         {"cors-origins", NULL, CONFIG_STRING, &cfg->guard.cors_origins, 0, 0,
          "origins allowed to call the API from a browser, comma-separated (\"https://a.example,https://b.example\", or *); "
          "\"\": same origin only"},
+        {"http-request-timeout-ms", NULL, CONFIG_INT, &cfg->http_request_timeout_ms, 100, 600000,
+         "HTTP/1.1: a connection whose request has not fully arrived within this is closed (slow clients)"},
+        {"http2-idle-timeout-ms", NULL, CONFIG_INT, &cfg->http2_idle_timeout_ms, 100, 600000,
+         "HTTP/2: a connection with no request in flight for this long is closed"},
         {"shutdown-timeout-ms", NULL, CONFIG_INT, &cfg->shutdown_timeout_ms, 0, 600000,
          "on SIGTERM, how long to finish requests in flight"},
         {NULL}};
@@ -187,6 +193,8 @@ int main(int argc, char **argv)
     gw.h2o_config.server_name = h2o_iovec_init(H2O_STRLIT("notigate"));
     gw.h2o_config.max_request_entity_size = 4 * PUBLISH_BODY_MAX; /* beyond the API's limit, so the API answers 413 itself */
     gw.h2o_config.http2.max_concurrent_requests_per_connection = 100;
+    gw.h2o_config.http1.req_timeout = (uint64_t)cfg->http_request_timeout_ms;
+    gw.h2o_config.http2.idle_timeout = (uint64_t)cfg->http2_idle_timeout_ms;
     if (load_routes(&gw) != 0)
         return 2;
     h2o_hostconf_t *hostconf = h2o_config_register_host(&gw.h2o_config, h2o_iovec_init(H2O_STRLIT("default")), 65535);

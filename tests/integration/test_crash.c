@@ -172,7 +172,8 @@ static size_t history_stored(const char *user, stored_t *out, size_t max)
 /* Runs publishers and readers on user for the whole of lead_ms + then_ms, and calls fault(data) after lead_ms; fault
  * returns the time (harness_mono_ms) from which requests are stuck on the faulty replica, and sets *killed_at. Asserts
  * that no request failed, that some were in flight on the replica when it died (waiting since the first half of the
- * stuck time, when requests otherwise take milliseconds, and answered after the kill) and still succeeded (publishes too if publishes_hit), and that history holds every acknowledged id exactly once and nothing else. */
+ * stuck time, when requests otherwise take milliseconds, and answered after the kill) and still succeeded (publishes too if
+ * publishes_hit), and that history holds every acknowledged id exactly once and nothing else. */
 static void load_through(const char *user, int lead_ms, int then_ms, double (*fault)(void *, double *), void *data,
                          bool publishes_hit)
 {
@@ -290,10 +291,10 @@ END_TEST
 typedef struct st_pub_result_t {
     double start, end; /* harness_mono_ms */
     long status;
-    uint64_t id;     /* 201 */
+    uint64_t id; /* 201 */
     char message[48];
-    char code[32];   /* 503: the error code */
-    bool bad;        /* neither a 201 with an id nor a JSON 503 */
+    char code[32]; /* 503: the error code */
+    bool bad;      /* neither a 201 with an id nor a JSON 503 */
 } pub_result_t;
 
 typedef struct st_publisher_t {
@@ -386,13 +387,14 @@ START_TEST(redis_killed_under_publish_load)
                 min_after = res->id;
         }
     }
-    fprintf(stderr, "%s: %zu publishes, %zu acknowledged (201), %zu sent and answered while Redis was dead (all 503), %zu 201s "
-                    "after its restart\n",
+    fprintf(stderr,
+            "%s: %zu publishes, %zu acknowledged (201), %zu sent and answered while Redis was dead (all 503), %zu 201s "
+            "after its restart\n",
             tcase_name(), total, acked, during, after);
     ck_assert_msg(during > 0, "no publish was sent while Redis was dead");
     ck_assert_msg(after > 0, "no publish succeeded after Redis came back");
-    ck_assert_msg(min_after > max_before, "ids went back after the Redis restart: %" PRIu64 " after %" PRIu64 " before it", min_after,
-                  max_before);
+    ck_assert_msg(min_after > max_before, "ids went back after the Redis restart: %" PRIu64 " after %" PRIu64 " before it",
+                  min_after, max_before);
 
     /* every acknowledged notification is in the history Redis reloaded from its append-only file, with its message */
     stored_t *got = malloc((total + 64) * sizeof(stored_t));
@@ -417,6 +419,317 @@ START_TEST(redis_killed_under_publish_load)
 }
 END_TEST
 
+/* ---- hostile clients --------------------------------------------------------------------------------------------- */
+
+/* A kB figure ("VmRSS", "VmHWM") from /proc/PID/status, or -1. */
+static long proc_status_kib(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    long v = -1;
+    size_t flen = strlen(field);
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), fp) != NULL)
+        if (strncmp(line, field, flen) == 0 && line[flen] == ':')
+            v = strtol(line + flen + 1, NULL, 10);
+    fclose(fp);
+    return v;
+}
+
+/* Lines of p's log holding needle; with queued, each line's "queued=N" goes to queued[] (up to max). */
+static size_t log_lines(const harness_proc_t *p, const char *needle, long *queued, size_t max)
+{
+    FILE *fp = fopen(p->log_path, "r");
+    char line[2048];
+    size_t n = 0;
+    if (fp == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        if (strstr(line, needle) == NULL)
+            continue;
+        const char *q = strstr(line, " queued=");
+        if (queued != NULL && n < max)
+            queued[n] = q != NULL ? strtol(q + 8, NULL, 10) : -1;
+        ++n;
+    }
+    fclose(fp);
+    return n;
+}
+
+static void raise_nofile(rlim_t want)
+{
+    struct rlimit rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    ck_assert_msg(rl.rlim_cur >= want, "the open-files limit is %lu, the test needs %lu (ulimit -Hn)", (unsigned long)rl.rlim_cur,
+                  (unsigned long)want);
+}
+
+/* A TCP connection from src (a 127.0.0.0/8 address) to the gateway. rcvbuf > 0 shrinks the receive buffer and the
+ * segment size the client announces, so that the kernels (its receive buffer, and the gateway's send buffer, which
+ * Linux sizes from the peer's segment size) hold little of what the client does not read. Returns the fd or -1. */
+static int tcp_open(const char *src, uint16_t port, int rcvbuf)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0), mss = 1024;
+    struct sockaddr_in a = {.sin_family = AF_INET}, to = {.sin_family = AF_INET, .sin_port = htons(port)};
+    if (fd < 0)
+        return -1;
+    if (rcvbuf > 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+        setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss));
+    }
+    inet_pton(AF_INET, src, &a.sin_addr);
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || connect(fd, (struct sockaddr *)&to, sizeof(to)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends a WebSocket upgrade for path and reads the answer's head, nothing after it. Returns 0 on a 101. */
+static int ws_upgrade(int fd, const char *path, char *err, size_t errsz)
+{
+    char req[512], head[2048];
+    int len = snprintf(req, sizeof(req),
+                       "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                       path);
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (send(fd, req, (size_t)len, MSG_NOSIGNAL) != len) {
+        snprintf(err, errsz, "send: %s", strerror(errno));
+        return -1;
+    }
+    size_t got = 0;
+    for (;;) { /* peek, then take exactly the head: what follows (the hello frame) stays unread */
+        ssize_t n = recv(fd, head, sizeof(head) - 1, MSG_PEEK);
+        if (n <= 0) {
+            snprintf(err, errsz, "no answer to the upgrade (%s)", n == 0 ? "closed" : strerror(errno));
+            return -1;
+        }
+        head[n] = '\0';
+        char *end = strstr(head, "\r\n\r\n");
+        if (end != NULL) {
+            got = (size_t)(end + 4 - head);
+            break;
+        }
+        if ((size_t)n == sizeof(head) - 1) {
+            snprintf(err, errsz, "answer head too long");
+            return -1;
+        }
+        usleep(1000);
+    }
+    if (recv(fd, head, got, 0) != (ssize_t)got || strncmp(head, "HTTP/1.1 101", 12) != 0) {
+        snprintf(err, errsz, "not upgraded: %.200s", head);
+        return -1;
+    }
+    return 0;
+}
+
+/* The documented bound on the gateway's resident memory with n sessions whose clients do not read (README, "Hostile
+ * clients"): what it held before they came, plus per session a fixed cost and twice its queue bound (the queued
+ * messages with their allocation overhead, and what h2o holds in the socket's write buffer), plus slack for the
+ * allocator. */
+#define HOSTILE_PER_SESSION_KIB 24
+#define HOSTILE_SLACK_KIB (16 * 1024)
+static long hostile_bound_kib(long before_kib, long n, long queue_max)
+{
+    return before_kib + n * (HOSTILE_PER_SESSION_KIB + 2 * queue_max / 1024) + HOSTILE_SLACK_KIB;
+}
+
+START_TEST(readers_that_never_read)
+{
+    enum { CLIENTS = 1000, USERS = 20, SOURCES = 100, MSG = 4000, MAX_ROUNDS = 250 };
+    const long queue_max = 16384;
+    raise_nofile(CLIENTS + 512); /* the gateway, started below, inherits it */
+    char qarg[32];
+    snprintf(qarg, sizeof(qarg), "%ld", queue_max);
+    const char *const gw_args[] = {"--ws-queue-max", qarg, NULL};
+    harness_opts_t opts = HARNESS_OPTS_DEFAULT;
+    opts.worker_timeout_ms = 3000;
+    opts.write_timeout_ms = 5000;
+    opts.gateway_args = gw_args;
+    own_system(&opts);
+    harness_proc_t *gw = harness_proc(sys, HARNESS_GATEWAY, 0);
+    bool asan = getenv("ASAN_OPTIONS") != NULL; /* AddressSanitizer keeps freed memory in quarantine: RSS says nothing */
+    char users[USERS][64], path[160], err[256], src[32], body[MSG + 200];
+    for (int u = 0; u < USERS; ++u)
+        harness_user(users[u], "never-reads");
+    /* warm the gateway's paths so that the baseline is not its cold start */
+    for (int u = 0; u < USERS; ++u)
+        harness_publish(sys, users[u], "warm-up", NULL, NULL);
+    long before = proc_status_kib(gw->pid, "VmRSS");
+
+    int *fds = malloc(CLIENTS * sizeof(int));
+    ck_assert_ptr_nonnull(fds);
+    double t0 = harness_mono_ms();
+    for (int i = 0; i < CLIENTS; ++i) {
+        snprintf(src, sizeof(src), "127.0.0.%d", 2 + i % SOURCES); /* many addresses, as many hostile clients would be */
+        snprintf(path, sizeof(path), "/v1/ws?user_id=%s", users[i % USERS]);
+        fds[i] = tcp_open(src, sys->http_port, 4096);
+        ck_assert_msg(fds[i] >= 0, "client %d: connect from %s: %s", i, src, strerror(errno));
+        ck_assert_msg(ws_upgrade(fds[i], path, err, sizeof(err)) == 0, "client %d: %s", i, err);
+    }
+    long connected = proc_status_kib(gw->pid, "VmRSS"), bound = hostile_bound_kib(before, CLIENTS, queue_max);
+    fprintf(stderr, "%s: %d sessions open in %.0f ms; gateway RSS %ld KiB before them, %ld KiB with them; bound %ld KiB\n",
+            tcase_name(), CLIENTS, harness_mono_ms() - t0, before, connected, bound);
+
+    /* notifications flow to every user until every session was cut off at its bound */
+    memset(body, 0, sizeof(body));
+    size_t cut = 0;
+    int rounds = 0;
+    long hwm = 0;
+    for (; rounds < MAX_ROUNDS && cut < CLIENTS; ++rounds) {
+        for (int u = 0; u < USERS; ++u) {
+            int len = snprintf(body, sizeof(body), "{\"user_id\":\"%s\",\"message\":\"%d ", users[u], rounds);
+            memset(body + len, 'x', MSG);
+            snprintf(body + len + MSG, sizeof(body) - (size_t)len - MSG, "\"}");
+            harness_resp_t *r = harness_post(sys, "/v1/notifications", body);
+            ck_assert_msg(r->status == 201, "publish during the flood: HTTP %ld (%s) %.300s", r->status, r->error, r->body);
+            harness_resp_free(r);
+        }
+        cut = log_lines(gw, "send queue full", NULL, 0);
+        hwm = proc_status_kib(gw->pid, "VmHWM");
+        if (!asan)
+            ck_assert_msg(hwm <= bound,
+                          "gateway peak RSS %ld KiB passed the bound %ld KiB after %d rounds (%zu of %d sessions cut)", hwm, bound,
+                          rounds + 1, cut, CLIENTS);
+    }
+    long after = proc_status_kib(gw->pid, "VmRSS");
+    fprintf(stderr,
+            "%s: %zu of %d sessions cut off after %d rounds (%d KB to each session); gateway RSS %ld KiB now, peak %ld KiB, "
+            "bound %ld KiB%s\n",
+            tcase_name(), cut, CLIENTS, rounds, rounds * (MSG + 100) / 1000, after, hwm, bound,
+            asan ? " (not asserted under AddressSanitizer)" : "");
+    ck_assert_msg(cut == CLIENTS, "only %zu of %d sessions that never read were cut off after %d KB were sent to each", cut,
+                  CLIENTS, rounds * (MSG + 100) / 1000);
+
+    /* each at its bound: the next frame would have passed it */
+    long *queued = malloc(CLIENTS * sizeof(long));
+    ck_assert_ptr_nonnull(queued);
+    ck_assert_uint_eq(log_lines(gw, "send queue full", queued, CLIENTS), CLIENTS);
+    for (int i = 0; i < CLIENTS; ++i)
+        ck_assert_msg(queued[i] <= queue_max && queued[i] > queue_max - (MSG + 400),
+                      "a session was cut with %ld bytes queued (bound %ld, frames of ~%d bytes)", queued[i], queue_max, MSG + 200);
+    free(queued);
+
+    /* the gateway serves on */
+    for (int i = 0; i < CLIENTS; ++i)
+        close(fds[i]);
+    free(fds);
+    uint64_t id = harness_publish(sys, users[0], "after the flood", NULL, NULL);
+    ck_assert(harness_wait_realtime(sys, users[0], id, 3000));
+}
+END_TEST
+
+/* Trickles bytes to fd, one every interval_ms, until the gateway closes the connection or limit_ms passes. Returns the
+ * milliseconds from the first byte to the close, or -1 if it stayed open. */
+static double trickle_until_closed(int fd, const char *bytes, size_t len, int interval_ms, int limit_ms)
+{
+    double t0 = harness_mono_ms();
+    size_t i = 0;
+    char buf[4096];
+    while (harness_mono_ms() - t0 < limit_ms) {
+        if (i < len && send(fd, bytes + i, 1, MSG_NOSIGNAL) != 1)
+            return harness_mono_ms() - t0;
+        ++i;
+        double next = t0 + (double)i * interval_ms;
+        for (double now = harness_mono_ms(); now < next; now = harness_mono_ms()) {
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+            if (poll(&p, 1, (int)(next - now) + 1) > 0) {
+                ssize_t n = recv(fd, buf, sizeof(buf), 0);
+                if (n <= 0)
+                    return harness_mono_ms() - t0; /* closed (0) or reset */
+            }
+        }
+    }
+    return -1;
+}
+
+START_TEST(slow_http_request)
+{
+    const int timeout_ms = 3000;
+    char targ[32];
+    snprintf(targ, sizeof(targ), "%d", timeout_ms);
+    const char *const gw_args[] = {"--http-request-timeout-ms", targ, NULL};
+    harness_opts_t opts = HARNESS_OPTS_DEFAULT;
+    opts.gateway_args = gw_args;
+    own_system(&opts);
+    /* one byte a second of a request head that would take 60 s, and of a body after a head sent at once */
+    const char head[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    int fd = tcp_open("127.0.0.1", sys->http_port, 0);
+    ck_assert_int_ge(fd, 0);
+    double took = trickle_until_closed(fd, head, sizeof(head) - 1, 1000, timeout_ms + 10000);
+    close(fd);
+    fprintf(stderr, "%s: a head trickled at 1 byte/s was closed after %.0f ms (--http-request-timeout-ms %d)\n", tcase_name(), took,
+            timeout_ms);
+    ck_assert_msg(took >= 0, "a request trickled at one byte a second was still open after %d ms", timeout_ms + 10000);
+    ck_assert_msg(took > timeout_ms - 1100 && took < timeout_ms + MARGIN_MS, "closed after %.0f ms, expected about %d", took,
+                  timeout_ms);
+
+    char post_head[256];
+    snprintf(post_head, sizeof(post_head), "POST /v1/notifications HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 60\r\n\r\n");
+    fd = tcp_open("127.0.0.1", sys->http_port, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(send(fd, post_head, strlen(post_head), MSG_NOSIGNAL), (ssize_t)strlen(post_head));
+    const char body[] = "{\"user_id\":\"slow\",\"message\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}";
+    took = trickle_until_closed(fd, body, sizeof(body) - 1, 1000, timeout_ms + 10000);
+    close(fd);
+    fprintf(stderr, "%s: a body trickled at 1 byte/s was closed after %.0f ms\n", tcase_name(), took);
+    ck_assert_msg(took >= 0 && took < timeout_ms + MARGIN_MS, "a body trickled at one byte a second: closed after %.0f ms", took);
+
+    /* keep-alive: the timeout starts again for each request, not for the connection */
+    fd = tcp_open("127.0.0.1", sys->http_port, 0);
+    ck_assert_int_ge(fd, 0);
+    const char quick[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    char buf[2048];
+    for (int i = 0; i < 3; ++i) {
+        ck_assert_int_eq(send(fd, quick, sizeof(quick) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(quick) - 1);
+        ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+        ck_assert_msg(n > 12 && strncmp(buf, "HTTP/1.1 200", 12) == 0, "keep-alive request %d not answered", i);
+        harness_sleep_ms(timeout_ms / 2);
+    }
+    close(fd);
+}
+END_TEST
+
+START_TEST(slow_websocket_frame)
+{
+    const int interval_ms = 1000, ping_timeout_ms = 1000;
+    const char *const gw_args[] = {"--ws-ping-interval-ms", "1000", "--ws-ping-timeout-ms", "1000", NULL};
+    harness_opts_t opts = HARNESS_OPTS_DEFAULT;
+    opts.gateway_args = gw_args;
+    own_system(&opts);
+    char err[256];
+    int fd = tcp_open("127.0.0.1", sys->http_port, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_msg(ws_upgrade(fd, "/v1/ws", err, sizeof(err)) == 0, "%s", err);
+    /* a masked text frame of 125 bytes, trickled: it would take two minutes; no pong can pass it */
+    char frame[2 + 4 + 125];
+    frame[0] = (char)0x81;
+    frame[1] = (char)(0x80 | 125);
+    memset(frame + 2, 0x11, sizeof(frame) - 2);
+    /* the documented bound: closed (1008) within 2 x interval + timeout of the last complete message, and the connection
+     * dropped at most 3 s later when the client does not answer the close frame (session.c's 2 s grace, checked each second) */
+    const int bound_ms = 2 * interval_ms + ping_timeout_ms + 3000;
+    double took = trickle_until_closed(fd, frame, sizeof(frame), 1000, bound_ms + 10000);
+    close(fd);
+    fprintf(stderr, "%s: a frame trickled at 1 byte/s was closed after %.0f ms (ping interval %d ms, timeout %d ms)\n",
+            tcase_name(), took, interval_ms, ping_timeout_ms);
+    ck_assert_msg(took >= 0, "a WebSocket frame trickled at one byte a second was never cut off");
+    ck_assert_msg(took < bound_ms + MARGIN_MS, "closed after %.0f ms: later than 2 x interval + timeout + 3 s (%d ms)", took,
+                  bound_ms);
+    ck_assert_msg(harness_log_contains(harness_proc(sys, HARNESS_GATEWAY, 0), "session closed: no answer to pings"),
+                  "the gateway did not log the heartbeat cut-off");
+}
+END_TEST
+
 static void add_own(Suite *s, const TTest *test, int timeout_s)
 {
     TCase *tc = tcase_create(test->name); /* named after the test: the runner prints its system's logs if it fails */
@@ -432,6 +745,9 @@ static Suite *crash_suite(void)
     add_own(s, history_replica_killed_under_load, 60);
     add_own(s, notifier_replica_killed_under_load, 60);
     add_own(s, redis_killed_under_publish_load, 60);
+    add_own(s, readers_that_never_read, 120);
+    add_own(s, slow_http_request, 60);
+    add_own(s, slow_websocket_frame, 60);
     return s;
 }
 
