@@ -209,6 +209,7 @@ class System {
       ...opts,
     };
     this.children = [];
+    this.retired = []; // gateways stopped by restartGateway()
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'notigate-e2e.'));
     this.attempt = 0;
   }
@@ -290,30 +291,25 @@ class System {
 
     const bin = (name) => path.join(BIN_DIR, name);
     const redisUrl = `redis://${HOST}:${redisPort}`;
-    this.children.push(
-      new Child(
-        'gateway',
-        bin('gateway'),
-        [
-          '--listen',
-          `${HOST}:${httpPort}`,
-          '--notifier-bind',
-          `tcp://${HOST}:${notifierPort}`,
-          '--history-bind',
-          `tcp://${HOST}:${historyPort}`,
-          '--orders-bind',
-          `tcp://${HOST}:${ordersPort}`,
-          '--shutdown-timeout-ms',
-          '2000',
-          // every client here is 127.0.0.1 without a credential, many requests a second: no rate limit per address
-          // unless a test sets one (gatewayArgs come after: a later flag wins)
-          '--rate-limit',
-          '0',
-          ...this.opts.gatewayArgs,
-        ],
-        log('gateway'),
-      ),
-    );
+    this._gatewayArgs = [
+      '--listen',
+      `${HOST}:${httpPort}`,
+      '--notifier-bind',
+      `tcp://${HOST}:${notifierPort}`,
+      '--history-bind',
+      `tcp://${HOST}:${historyPort}`,
+      '--orders-bind',
+      `tcp://${HOST}:${ordersPort}`,
+      '--shutdown-timeout-ms',
+      '2000',
+      // every client here is 127.0.0.1 without a credential, many requests a second: no rate limit per address
+      // unless a test sets one (gatewayArgs come after: a later flag wins)
+      '--rate-limit',
+      '0',
+      ...this.opts.gatewayArgs,
+    ];
+    this._gatewayLog = log('gateway');
+    this.children.push(new Child('gateway', bin('gateway'), this._gatewayArgs, this._gatewayLog));
     this.children.push(
       new Child(
         'history-svc',
@@ -391,6 +387,27 @@ class System {
     throw new Error(`the system was not ready within ${timeoutMs} ms: /readyz said ${last}`);
   }
 
+  // Stops the gateway (SIGTERM: resolves once it exited 0, else throws; SIGKILL: at once) and starts a new one on the
+  // same ports, then waits for /readyz. The old process stays listed in this.retired (its log is in logTails()).
+  async restartGateway({ signal = 'SIGTERM' } = {}) {
+    const old = this.gateway;
+    let exit;
+    if (signal === 'SIGKILL') {
+      old.proc.kill('SIGKILL');
+      exit = await old.exited;
+    } else {
+      exit = await old.stop();
+      if (exit.code !== 0) throw new Error(`the gateway did not exit 0 on SIGTERM: ${JSON.stringify(exit)}`);
+    }
+    this.children = this.children.filter((c) => c !== old);
+    this.retired.push(old);
+    old.name = `gateway (stopped by ${signal})`;
+    const logPath = this._gatewayLog.replace(/\.log$/, `.restart${this.retired.length}.log`);
+    this.children.push(new Child('gateway', path.join(BIN_DIR, 'gateway'), this._gatewayArgs, logPath));
+    await this.waitReady();
+    return exit;
+  }
+
   async _ordersConnected() {
     if (this.opts.orders === 0) return true;
     const r = await fetch(`${this.url}/metrics`, { signal: AbortSignal.timeout(1000) });
@@ -424,7 +441,7 @@ class System {
 
   logTails(n = LOG_TAIL_LINES) {
     const parts = [`---- logs of the system in ${this.dir} (last ${n} lines each) ----`];
-    for (const c of this.children) {
+    for (const c of [...this.retired, ...this.children]) {
       parts.push(`== ${c.name} (pid ${c.pid}${c.exit ? `, exited ${JSON.stringify(c.exit)}` : ''}) ${c.logPath}`);
       parts.push(c.tail(n) || '(empty)');
     }
