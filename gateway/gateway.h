@@ -15,6 +15,7 @@
 #include "chat.h"
 #include "feed.h"
 #include "guard.h"
+#include "h2_idle.h"
 #include "json_out.h"
 #include "metrics.h"
 #include "route_table.h"
@@ -65,6 +66,7 @@ typedef struct st_gateway_thread_t {
     json_out_t ws_out, ws_one; /* frame buffers of the sessions */
     sessions_t sessions;
     chat_local_t chat;
+    h2_idle_t h2idle; /* closes HTTP/2 connections that trickle bytes without requests */
     unsigned pending; /* requests waiting on workers */
     bool shutting_down;
     uint64_t shutdown_at_us;

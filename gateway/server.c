@@ -136,6 +136,7 @@ static void thread_setup(gateway_thread_t *thread)
     }
     sessions_init(thread);
     chat_local_init(thread);
+    h2_idle_init(thread);
     if (thread->listen_fd != -1) {
         thread->accept_ctx = (h2o_accept_ctx_t){.ctx = &thread->ctx, .hosts = gw->h2o_config.hosts};
         thread->listener = watch_listener(thread, thread->listen_fd, &thread->accept_ctx);
@@ -230,6 +231,7 @@ static void *thread_main(void *arg)
     pthread_barrier_wait(&gw->stopped);
     sessions_dispose(thread); /* before the clients: it cancels the sessions' worker calls */
     chat_local_dispose(thread);
+    h2_idle_dispose(thread);
     upstream_client_destroy(thread->notifier);
     upstream_client_destroy(thread->history);
     for (size_t k = 0; k < gw->routes.nkinds; ++k)

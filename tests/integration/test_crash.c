@@ -657,7 +657,7 @@ START_TEST(slow_http_request)
     const int timeout_ms = 3000;
     char targ[32];
     snprintf(targ, sizeof(targ), "%d", timeout_ms);
-    const char *const gw_args[] = {"--http-request-timeout-ms", targ, NULL};
+    const char *const gw_args[] = {"--http-request-timeout-ms", targ, "--http2-idle-timeout-ms", targ, NULL};
     harness_opts_t opts = HARNESS_OPTS_DEFAULT;
     opts.gateway_args = gw_args;
     own_system(&opts);
@@ -683,6 +683,25 @@ START_TEST(slow_http_request)
     close(fd);
     fprintf(stderr, "%s: a body trickled at 1 byte/s was closed after %.0f ms\n", tcase_name(), took);
     ck_assert_msg(took >= 0 && took < timeout_ms + MARGIN_MS, "a body trickled at one byte a second: closed after %.0f ms", took);
+
+    /* HTTP/2 (h2c): the preface and SETTINGS at once, then a HEADERS frame one byte a second. h2o restarts its idle timer
+     * on every read; the gateway's sweep (h2_idle.c) closes a connection with no request for the idle timeout all the
+     * same, within a second of it */
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+    char headers[9 + 64];
+    memcpy(headers, "\x00\x00\x40\x01\x04\x00\x00\x00\x01", 9); /* HEADERS, 64 bytes, END_HEADERS, stream 1 */
+    memset(headers + 9, 0x82, 64);                              /* ":method: GET", over and over */
+    fd = tcp_open("127.0.0.1", sys->http_port, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(send(fd, preface, sizeof(preface) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(preface) - 1);
+    took = trickle_until_closed(fd, headers, sizeof(headers), 1000, timeout_ms + 10000);
+    close(fd);
+    fprintf(stderr, "%s: an HTTP/2 HEADERS frame trickled at 1 byte/s was closed after %.0f ms (--http2-idle-timeout-ms %d)\n",
+            tcase_name(), took, timeout_ms);
+    ck_assert_msg(took >= 0, "an HTTP/2 frame trickled at one byte a second was still open after %d ms", timeout_ms + 10000);
+    ck_assert_msg(took > timeout_ms - 1100 && took < timeout_ms + 1000 + MARGIN_MS, "closed after %.0f ms, expected %d-%d", took,
+                  timeout_ms, timeout_ms + 1000);
+    ck_assert(harness_log_contains(harness_proc(sys, HARNESS_GATEWAY, 0), "HTTP/2 connection closed: no request"));
 
     /* keep-alive: the timeout starts again for each request, not for the connection */
     fd = tcp_open("127.0.0.1", sys->http_port, 0);
