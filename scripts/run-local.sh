@@ -6,11 +6,16 @@
 #   HOST (default 127.0.0.1)   address the gateway listens on
 #   REDIS_PORT (default 6399)  the private Redis (loopback only)
 #   DATA_DIR (default data/)   Redis data and the processes' logs
-#   REDIS_APPENDFSYNC (always) Redis's AOF fsync policy: always (nothing acknowledged is lost) or everysec (faster)
+#   REDIS_APPENDFSYNC (always) Redis's AOF fsync policy: always, everysec or no (what each promises: README, Durability)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 port=${PORT:-8080}; host=${HOST:-127.0.0.1}; redis_port=${REDIS_PORT:-6399}
 data=${DATA_DIR:-$root/data}
+appendfsync=${REDIS_APPENDFSYNC:-always}
+case "$appendfsync" in
+  always | everysec | no) ;;
+  *) echo "!! REDIS_APPENDFSYNC must be always, everysec or no (got '$appendfsync')" >&2; exit 2 ;;
+esac
 notifier_port=${NOTIFIER_PORT:-7101}; history_port=${HISTORY_PORT:-7102}; orders_port=${ORDERS_PORT:-7103}
 
 "$root/scripts/deps.sh" build
@@ -30,7 +35,7 @@ stop() {
 trap 'stop 0' INT TERM  # Ctrl-C: a requested stop
 trap 'stop 1' EXIT      # anything else that ends the script is a failure
 
-redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$data/redis" --appendonly yes --appendfsync "${REDIS_APPENDFSYNC:-always}" \
+redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$data/redis" --appendonly yes --appendfsync "$appendfsync" \
   --save "" --protected-mode yes --logfile "$data/logs/redis.log" &
 pids+=($!)
 for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
