@@ -363,7 +363,7 @@ START_TEST(redis_killed_under_publish_load)
     harness_sleep_ms(1000);
     atomic_store(&stop, true);
 
-    size_t acked = 0, total = 0, during = 0, after = 0;
+    size_t acked = 0, total = 0, during = 0, after = 0, unavailable = 0, timeout = 0, other = 0;
     uint64_t max_before = 0, min_after = UINT64_MAX;
     for (int i = 0; i < PUBLISHERS; ++i) {
         pthread_join(tids[i], NULL);
@@ -381,6 +381,14 @@ START_TEST(redis_killed_under_publish_load)
                               res->status, res->id);
             }
             after += res->start > dead_until && res->status == 201;
+            if (res->status == 503) {
+                if (strcmp(res->code, "unavailable") == 0)
+                    ++unavailable;
+                else if (strcmp(res->code, "timeout") == 0)
+                    ++timeout;
+                else
+                    ++other;
+            }
             if (res->status == 201 && res->end < dead_from && res->id > max_before)
                 max_before = res->id;
             if (res->status == 201 && res->start > dead_until && res->id < min_after)
@@ -389,8 +397,8 @@ START_TEST(redis_killed_under_publish_load)
     }
     fprintf(stderr,
             "%s: %zu publishes, %zu acknowledged (201), %zu sent and answered while Redis was dead (all 503), %zu 201s "
-            "after its restart\n",
-            tcase_name(), total, acked, during, after);
+            "after its restart; 503s: %zu unavailable, %zu timeout, %zu other\n",
+            tcase_name(), total, acked, during, after, unavailable, timeout, other);
     ck_assert_msg(during > 0, "no publish was sent while Redis was dead");
     ck_assert_msg(after > 0, "no publish succeeded after Redis came back");
     ck_assert_msg(min_after > max_before, "ids went back after the Redis restart: %" PRIu64 " after %" PRIu64 " before it",
