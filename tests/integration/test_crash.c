@@ -553,7 +553,9 @@ static long hostile_bound_kib(long before_kib, long n, long queue_max)
 
 START_TEST(readers_that_never_read)
 {
-    enum { CLIENTS = 1000, USERS = 20, SOURCES = 100, MSG = 4000, MAX_ROUNDS = 250 };
+    /* 10 sessions per user and per source address: under the default --max-sessions-per-user (16) and
+     * --max-conns-per-addr (256), which this test leaves as they are */
+    enum { CLIENTS = 1000, USERS = 100, SOURCES = 100, MSG = 4000, MAX_ROUNDS = 250 };
     const long queue_max = 16384;
     raise_nofile(CLIENTS + 512); /* the gateway, started below, inherits it */
     char qarg[32];
