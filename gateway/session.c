@@ -90,25 +90,13 @@ static void session_free(session_t *s)
     if (s->has_user_slot)
         guard_session_release(&thread->gw->guard, &s->user_slot);
     h2o_linklist_unlink(&s->all_link);
-    h2o_websocket_close(s->ws);
+    free(s->sio.query);
+    ws_conn_free(s->ws);
     --thread->sessions.count;
     free(s);
 }
 
-/* Queues the pending close frame of a closing session once wslay has handed every frame queued before it to the
- * socket: wslay sends control frames ahead of queued messages and sends nothing after a close, so queued at once the
- * close would drop them (an error frame explaining the close, say). Then writes it. */
-static void close_if_drained(session_t *s)
-{
-    if (s->close_code == 0 || s->reaping || wslay_event_get_queued_msg_count(s->ws->ws_ctx) != 0)
-        return;
-    wslay_event_queue_close(s->ws->ws_ctx, s->close_code, (const uint8_t *)s->close_reason, strlen(s->close_reason));
-    s->close_code = 0;
-    if (s->ws->sock != NULL)
-        h2o_websocket_proceed(s->ws);
-}
-
-/* After the current event: write what sessions queued (reading what they sent meanwhile), then free dead sessions. */
+/* After the current event: write what sessions queued, then free dead sessions. */
 static void on_zero(h2o_timeout_entry_t *entry)
 {
     gateway_thread_t *thread = H2O_STRUCT_FROM_MEMBER(gateway_thread_t, sessions.reap_entry, entry);
@@ -116,10 +104,8 @@ static void on_zero(h2o_timeout_entry_t *entry)
     while (!h2o_linklist_is_empty(&ss->flush)) {
         session_t *s = H2O_STRUCT_FROM_MEMBER(session_t, flush_link, ss->flush.next);
         h2o_linklist_unlink(&s->flush_link);
-        if (s->ws->sock != NULL && !s->reaping) {
-            h2o_websocket_proceed(s->ws); /* may queue more (answers to what it reads): they join the list */
-            close_if_drained(s);
-        }
+        if (!s->reaping)
+            ws_conn_flush(s->ws);
     }
     while (!h2o_linklist_is_empty(&ss->reap)) {
         session_t *s = H2O_STRUCT_FROM_MEMBER(session_t, reap_link, ss->reap.next);
@@ -137,13 +123,11 @@ static void on_second(h2o_timeout_entry_t *entry)
         session_t *s = H2O_STRUCT_FROM_MEMBER(session_t, reap_link, l);
         if (now >= s->close_deadline_us)
             session_kill(s);
-        else
-            close_if_drained(s); /* its queue was still being written (or the upgrade was not done) at the last flush */
     }
     for (h2o_linklist_t *l = thread->sessions.all.next; l != &thread->sessions.all; l = l->next) {
         session_t *s = H2O_STRUCT_FROM_MEMBER(session_t, all_link, l);
         if (s->resume.wait_queue && !s->dead &&
-            wslay_event_get_queued_msg_length(s->ws->ws_ctx) < (size_t)thread->gw->cfg.ws_queue_max / 4) {
+            ws_conn_queued(s->ws) < (size_t)thread->gw->cfg.ws_queue_max / 4) {
             s->resume.wait_queue = false;
             resume_next(s);
         }
@@ -193,18 +177,15 @@ void session_send(session_t *s, const char *frame, size_t len)
 {
     if (s->dead)
         return;
-    size_t queued = wslay_event_get_queued_msg_length(s->ws->ws_ctx);
+    size_t queued = ws_conn_queued(s->ws);
     if (queued + len > (size_t)cfg_of(s)->ws_queue_max) {
         log_info("session closed: send queue full (the client does not read)", "sid=%s queued=%zu", s->sid, queued);
         /* the close frame would wait behind what the client does not read: cut it off */
         session_kill(s);
         return;
     }
-    struct wslay_event_msg msg = {.opcode = WSLAY_TEXT_FRAME, .msg = (const uint8_t *)frame, .msg_length = len};
-    if (wslay_event_queue_msg(s->ws->ws_ctx, &msg) != 0) {
-        session_kill(s); /* the connection is closing */
-        return;
-    }
+    if (ws_conn_send_text(s->ws, frame, len) != 0)
+        return; /* the connection is closing: it reports when it is closed */
     schedule_flush(s);
 }
 
@@ -242,15 +223,20 @@ void session_send_error(session_t *s, const char *code, const char *message)
     json_out_dispose(&payload);
 }
 
+/* Marks s dead and gives its peer CLOSE_GRACE_US to finish the close handshake before it is cut off. */
+static void session_closing(session_t *s)
+{
+    s->dead = true;
+    s->close_deadline_us = clock_mono_us() + CLOSE_GRACE_US;
+    h2o_linklist_insert(&s->thread->sessions.closing, &s->reap_link);
+}
+
 void session_close(session_t *s, uint16_t code, const char *reason)
 {
     if (s->dead)
         return;
-    s->dead = true;
-    s->close_code = code; /* sent by close_if_drained after what is queued */
-    s->close_reason = reason;
-    s->close_deadline_us = clock_mono_us() + CLOSE_GRACE_US;
-    h2o_linklist_insert(&s->thread->sessions.closing, &s->reap_link);
+    session_closing(s);
+    ws_conn_close(s->ws, code, reason); /* behind what is queued */
     schedule_flush(s);
 }
 
@@ -271,8 +257,7 @@ static void on_heartbeat(h2o_timeout_entry_t *entry)
     if (s->proto == SESSION_SOCKETIO) {
         socketio_ping(s);
     } else {
-        struct wslay_event_msg ping = {.opcode = WSLAY_PING, .msg = NULL, .msg_length = 0};
-        if (wslay_event_queue_msg(s->ws->ws_ctx, &ping) == 0)
+        if (ws_conn_ping(s->ws) == 0)
             schedule_flush(s);
     }
     s->ping_sent_us = now;
@@ -281,32 +266,45 @@ static void on_heartbeat(h2o_timeout_entry_t *entry)
 
 /* ---- receiving -------------------------------------------------------------------------------------------------- */
 
-static void on_ws_message(h2o_websocket_conn_t *conn, const struct wslay_event_on_msg_recv_arg *arg)
+static void on_ws_event(ws_conn_t *conn, ws_conn_event_t event, const char *data, size_t len)
 {
     session_t *s = conn->data;
-    if (arg == NULL) {
-        session_kill(s); /* closed, or a protocol error wslay already answered */
+    switch (event) {
+    case WS_CONN_CLOSED:
+        session_kill(s); /* freed after the current event (never from inside the connection's callback) */
         return;
+    case WS_CONN_CLOSING:
+        /* the peer closed (echoed), or broke the protocol (a close frame with the reason is queued) */
+        if (conn->close_code != SESSION_CLOSE_NORMAL && conn->close_code != SESSION_CLOSE_GOING_AWAY &&
+            conn->close_code != WS_CLOSE_NO_STATUS)
+            log_info("session closing: peer closed or broke the protocol", "sid=%s code=%u reason=\"%.*s\"", s->sid,
+                     (unsigned)conn->close_code, (int)(len > 123 ? 123 : len), data != NULL ? data : "");
+        if (!s->dead)
+            session_closing(s);
+        schedule_flush(s);
+        return;
+    default:
+        break;
     }
-    s->last_seen_us = clock_mono_us();
+    s->last_seen_us = clock_mono_us(); /* any frame counts for the heartbeat */
     if (s->dead)
         return;
-    switch (arg->opcode) {
-    case WSLAY_TEXT_FRAME:
+    switch (event) {
+    case WS_CONN_TEXT:
         if (!guard_message_take(&s->thread->gw->guard, &s->msg_bucket)) {
             session_send_error(s, "rate_limited", "too many messages: this one was dropped; slow down");
             break;
         }
         if (s->proto == SESSION_SOCKETIO)
-            socketio_on_message(s, (const char *)arg->msg, arg->msg_length);
+            socketio_on_message(s, data, len);
         else
-            native_on_message(s, (const char *)arg->msg, arg->msg_length);
+            native_on_message(s, data, len);
         break;
-    case WSLAY_BINARY_FRAME:
+    case WS_CONN_BINARY:
         session_close(s, SESSION_CLOSE_UNSUPPORTED, "binary frames are not supported: send JSON text frames");
         break;
     default:
-        break; /* ping, pong, close: wslay answers them */
+        break; /* ping (answered), pong */
     }
 }
 
@@ -361,7 +359,7 @@ static void on_resume_reply(upstream_result_t *res, void *data)
         feed_write_frame(frame, s->proto == SESSION_SOCKETIO, one->buf, one->len);
         /* a page can be bigger than the queue's bound (100 large notifications): queued at once it would cut off the
          * session, and the client's next resume would fail the same way. The rest waits until the client has read. */
-        size_t queued = wslay_event_get_queued_msg_length(s->ws->ws_ctx);
+        size_t queued = ws_conn_queued(s->ws);
         if (queued != 0 && queued + frame->len > half) {
             paced = true;
             break;
@@ -386,7 +384,7 @@ static void on_resume_reply(upstream_result_t *res, void *data)
 /* Reads the next page of what the session missed (ids above last_sent_id), unless its queue should drain first. */
 static void resume_next(session_t *s)
 {
-    if (wslay_event_get_queued_msg_length(s->ws->ws_ctx) >= (size_t)cfg_of(s)->ws_queue_max / 2) {
+    if (ws_conn_queued(s->ws) >= (size_t)cfg_of(s)->ws_queue_max / 2) {
         s->resume.wait_queue = true; /* on_second goes on once the client has read */
         return;
     }
@@ -531,7 +529,7 @@ static void on_feed(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messag
 
 /* ---- opening ---------------------------------------------------------------------------------------------------- */
 
-static void random_sid(char *buf, size_t n)
+void session_random_sid(char *buf, size_t n)
 {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     unsigned char raw[32];
@@ -567,12 +565,13 @@ static session_t *open_session(gateway_thread_t *thread, h2o_req_t *req, session
                                const char *user, size_t ulen)
 {
     guard_t *g = &thread->gw->guard;
-    const char *key;
+    h2o_iovec_t key;
+    ws_handshake_error_t err;
     quota_key_t slot;
-    if (h2o_is_websocket_handshake(req, &key) != 0 || key == NULL) {
-        /* HTTP/2 never matches: h2o 2.2 upgrades only HTTP/1.1 connections */
-        gateway_respond_error(thread, req, route, started_us, 400, "websocket_required",
-                              "this endpoint speaks WebSocket: send an HTTP/1.1 Upgrade: websocket request");
+    if (ws_conn_check_handshake(req, &key, &err) != 0) {
+        if (err.status == 426)
+            h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("sec-websocket-version"), 0, NULL, H2O_STRLIT("13"));
+        gateway_respond_error(thread, req, route, started_us, err.status, err.code, err.message);
         return NULL;
     }
     if (ulen != 0) {
@@ -598,15 +597,15 @@ static session_t *open_session(gateway_thread_t *thread, h2o_req_t *req, session
     s->thread = thread;
     s->proto = proto;
     s->id = ((uint64_t)(thread->index + 1) << 56) | ++thread->sessions.next_id;
-    random_sid(s->sid, 20);
+    session_random_sid(s->sid, 20);
     s->last_seen_us = clock_mono_us();
     s->heartbeat_entry.cb = on_heartbeat;
     h2o_linklist_insert(&thread->sessions.all, &s->all_link);
     ++thread->sessions.count;
     metrics_record(&thread->metrics, route, 101, clock_mono_us() - started_us);
 
-    s->ws = h2o_upgrade_to_websocket(req, key, s, on_ws_message);
-    wslay_event_config_set_max_recv_msg_length(s->ws->ws_ctx, (uint64_t)thread->gw->cfg.ws_max_message);
+    s->ws = ws_conn_new((uint64_t)thread->gw->cfg.ws_max_message, on_ws_event, s);
+    ws_conn_upgrade(s->ws, req, key);
     h2o_timeout_link(thread->loop, &thread->sessions.heartbeat, &s->heartbeat_entry);
     return s;
 }
@@ -684,11 +683,13 @@ int session_handle_socketio(gateway_thread_t *thread, h2o_req_t *req, const char
     session_t *s = open_session(thread, req, SESSION_SOCKETIO, ROUTE_SOCKETIO, started_us, user, ulen);
     if (s == NULL)
         return 0;
-    random_sid(s->sio.sid, 20);
-    memcpy(s->sio.user, user, ulen);
-    s->sio.user_len = ulen;
-    s->sio.has_since = has_since;
-    s->sio.since = since;
+    if ((s->sio.query = malloc(sizeof(*s->sio.query))) == NULL)
+        abort();
+    memcpy(s->sio.query->user, user, ulen);
+    s->sio.query->user[ulen] = '\0';
+    s->sio.query->user_len = ulen;
+    s->sio.query->has_since = has_since;
+    s->sio.query->since = since;
     socketio_on_open(s);
     return 0;
 }

@@ -1,6 +1,6 @@
 /*
- * WebSocket sessions of the gateway: the native protocol (/v1/ws) and Socket.IO (/socket.io/), over h2o's WebSocket
- * support (wslay) on the loop thread that accepted the connection. No thread or process per connection.
+ * WebSocket sessions of the gateway: the native protocol (/v1/ws) and Socket.IO (/socket.io/), over our own WebSocket
+ * connection (ws_conn.h) on the loop thread that accepted the connection. No thread or process per connection.
  *
  * A session belongs to its thread. It may name a user (it then receives that user's notifications live, from the
  * feed) and may join one chat room. Everything the session sends goes through one bounded queue: a client that does
@@ -17,12 +17,12 @@
 #include <stdint.h>
 #include <h2o.h>
 #include <h2o/multithread.h>
-#include <h2o/websocket.h>
 #include "quota.h"
 #include "proto.h"
 #include "strmap.h"
 #include "upstream.h"
 #include "valid.h"
+#include "ws_conn.h"
 
 typedef struct st_gateway_thread_t gateway_thread_t;
 typedef struct st_session_t session_t;
@@ -35,7 +35,7 @@ typedef enum en_session_proto_t { SESSION_NATIVE = 0, SESSION_SOCKETIO = 1 } ses
 #define SESSION_CLOSE_GOING_AWAY 1001  /* the gateway stops */
 #define SESSION_CLOSE_UNSUPPORTED 1003 /* binary frames */
 #define SESSION_CLOSE_POLICY 1008      /* heartbeat lost (a session over its send queue's bound is cut without a close frame) */
-#define SESSION_CLOSE_TOO_BIG 1009     /* a message over the size limit (wslay closes with it) */
+#define SESSION_CLOSE_TOO_BIG 1009     /* a message over the size limit (ws_conn closes with it) */
 #define SESSION_CLOSE_TRY_AGAIN 1013   /* the history needed to resume is not reachable now: reconnect with since */
 
 #define SESSION_RESUME_BUFFER 64 /* live notifications held while a resume reads history; beyond, history is read again */
@@ -50,7 +50,7 @@ typedef struct st_sessions_t {
     h2o_timeout_t heartbeat; /* ping interval */
     h2o_timeout_t second;    /* 1 s: closing sessions whose peer does not answer the close, resumes waiting to go on */
     h2o_timeout_entry_t second_entry;
-    h2o_linklist_t closing;                   /* closing sessions (close frame sent or pending), by reap_link */
+    h2o_linklist_t closing;                   /* closing sessions (close frame queued or sent), by reap_link */
     h2o_linklist_t flush;                     /* sessions with frames queued, written after the current event */
     h2o_multithread_receiver_t feed_receiver; /* feed batches, from the feed's thread */
     uint64_t next_id;
@@ -59,7 +59,7 @@ typedef struct st_sessions_t {
 
 struct st_session_t {
     gateway_thread_t *thread;
-    h2o_websocket_conn_t *ws;
+    ws_conn_t *ws;
     session_proto_t proto;
     uint64_t id;  /* unique in the process: thread index in the top 8 bits */
     char sid[24]; /* the id shown to clients (Engine.IO / Socket.IO sid, native welcome) */
@@ -69,21 +69,20 @@ struct st_session_t {
     bool reaping;        /* on the reap list: freed after the current event */
     bool has_baseline;   /* last_sent_id says where the session is (a resync can go on from it) */
     bool greet_pending;  /* the first frame (hello, Socket.IO's CONNECT answer) waits for the baseline: see greet() */
-    uint16_t close_code; /* a close frame to send once the frames queued before it are written, or 0 */
     struct {
-        bool connected;                   /* the client connected to the default namespace */
-        char sid[24];                     /* the socket's id in the namespace */
-        char user[VALID_USER_ID_MAX + 1]; /* user_id and since from the handshake's query, used at CONNECT */
-        size_t user_len;
-        bool has_since;
-        uint64_t since;
+        bool connected; /* the client connected to the default namespace */
+        struct st_session_sio_query_t {
+            uint64_t since;
+            bool has_since;
+            size_t user_len;
+            char user[VALID_USER_ID_MAX + 1];
+        } * query; /* user_id and since from the handshake's query, used at CONNECT: allocated until connected */
     } sio;
     bool has_user_slot; /* holds one of the sessions of the user of user_slot (the limit per user, guard.c) */
     quota_key_t user_slot;
     quota_bucket_t msg_bucket; /* the messages per second the client may send */
     uint64_t last_seen_us, ping_sent_us;
     uint64_t close_deadline_us;
-    const char *close_reason; /* the reason of close_code (a string that outlives the session) */
     /* notifications */
     uint64_t last_sent_id;
     struct {
@@ -130,9 +129,8 @@ int session_claim_user(session_t *s, const char *user, size_t len);
 /* Sends an error event {"code","message"} (native "error", Socket.IO "error" event). */
 void session_send_error(session_t *s, const char *code, const char *message);
 
-/* Closes with a WebSocket close frame (code, reason: a string that outlives the session, e.g. a literal). The frames
- * queued before go out first (wslay would send the close ahead of them and drop them). The session is freed once the
- * peer answers or 2 s pass. */
+/* Closes with a WebSocket close frame (code, reason), queued behind the frames queued before. The session is freed once
+ * the peer answers or 2 s pass. */
 void session_close(session_t *s, uint16_t code, const char *reason);
 
 /* Gives the session a user and starts its notifications: with since (resume), first what it missed from history;
@@ -152,6 +150,8 @@ void native_on_open(session_t *s, const char *user, size_t user_len);
 void native_on_message(session_t *s, const char *data, size_t len);
 void socketio_on_open(session_t *s);
 void socketio_send_connect(session_t *s); /* the answer to the client's CONNECT: 40{"sid"} */
+/* Writes n random characters of [A-Za-z0-9_-] and a NUL to buf (n <= 32): session and socket ids. */
+void session_random_sid(char *buf, size_t n);
 void socketio_on_message(session_t *s, const char *data, size_t len);
 void socketio_ping(session_t *s);
 

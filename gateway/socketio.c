@@ -13,6 +13,7 @@
  */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "chat.h"
 #include "gateway.h"
@@ -31,9 +32,11 @@ static void send_packet(session_t *s, const char *prefix, const char *json, size
 
 void socketio_send_connect(session_t *s)
 {
+    char sid[24]; /* the socket's id in the namespace: shown once, here */
+    session_random_sid(sid, 20);
     json_out_t o = {NULL};
     json_out_lit(&o, "{\"sid\":");
-    json_out_str(&o, s->sio.sid, strlen(s->sio.sid));
+    json_out_str(&o, sid, strlen(sid));
     json_out_lit(&o, "}");
     send_packet(s, "40", o.buf, o.len);
     json_out_dispose(&o);
@@ -103,14 +106,15 @@ static void ack_error(session_t *s, long long id, const char *code, const char *
 
 static void on_connect(session_t *s, const char *data, size_t len)
 {
-    const char *user = s->sio.user;
-    size_t user_len = s->sio.user_len;
-    bool has_since = s->sio.has_since;
-    uint64_t since = s->sio.since;
-    json_t *auth = NULL;
-
     if (s->sio.connected)
         return; /* a second CONNECT: nothing to do */
+    struct st_session_sio_query_t *query = s->sio.query; /* set until connected */
+    const char *user = query->user;
+    size_t user_len = query->user_len;
+    bool has_since = query->has_since;
+    uint64_t since = query->since;
+    json_t *auth = NULL;
+
     if (len != 0) {
         json_error_t jerr;
         auth = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -149,6 +153,8 @@ static void on_connect(session_t *s, const char *data, size_t len)
         if (user_len != 0 && s->user_len == 0)
             session_attach_user(s, user, user_len, has_since, since);
     }
+    s->sio.query = NULL; /* user may point into it: attaching copied it */
+    free(query);
 Exit:
     if (auth != NULL)
         json_decref(auth);
