@@ -52,7 +52,7 @@ typedef struct {
     char log[200000];
     size_t loglen;
     char *msg;
-    size_t msg_len;
+    size_t msg_len, msg_cap;
     uint8_t msg_op;
     int events_after_error;
     bool failed;
@@ -79,7 +79,10 @@ static void on_event(result_t *r, const ws_event_t *ev)
             r->msg_op = ev->opcode;
         }
         ck_assert_int_eq(ev->opcode, r->msg_op);
-        r->msg = realloc(r->msg, r->msg_len + ev->len + 1);
+        if (r->msg_len + ev->len + 1 > r->msg_cap) {
+            r->msg_cap = (r->msg_len + ev->len + 1) * 2;
+            r->msg = realloc(r->msg, r->msg_cap);
+        }
         memcpy(r->msg + r->msg_len, ev->data, ev->len);
         r->msg_len += ev->len;
         if (ev->last) {
