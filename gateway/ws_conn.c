@@ -252,7 +252,7 @@ static void process_input(ws_conn_t *conn)
 {
     size_t off = 0;
     h2o_buffer_t *in = conn->sock->input;
-    while (!conn->_closed) {
+    while (!conn->_closed && off < in->size) {
         ws_event_t ev;
         off += ws_parser_next(&conn->parser, (uint8_t *)in->bytes + off, in->size - off, &ev);
         if (ev.type == WS_EV_NONE)

@@ -265,7 +265,8 @@ size_t ws_close_payload(uint8_t out[WS_CONTROL_MAX], uint16_t code, const char *
     size_t n = reason_len < WS_CONTROL_MAX - 2 ? reason_len : WS_CONTROL_MAX - 2;
     while (n != 0 && n < reason_len && ((uint8_t)reason[n] & 0xc0) == 0x80)
         --n; /* not in the middle of a character */
-    memcpy(out + 2, reason, n);
+    if (n != 0)
+        memcpy(out + 2, reason, n);
     return 2 + n;
 }
 
