@@ -43,14 +43,14 @@ struct st_ws_conn_t {
     ws_parser_t parser;
     uint16_t close_code; /* the code of the close frame sent or queued (0: none) */
     /* private */
-    bool _upgrading;     /* the 101 is being written (h2o holds a pointer to this connection) */
-    bool _orphan;        /* freed by the user during the upgrade: free once h2o calls back */
-    bool _close_queued;  /* a close frame is queued or written: nothing more is sent */
-    bool _close_written; /* ... and it was written */
-    bool _peer_closed;   /* the peer's close frame came */
-    bool _failed;        /* we failed the connection (protocol error): input is ignored until the peer closes */
-    bool _closed;        /* the socket was closed and WS_CONN_CLOSED delivered */
-    uint16_t _inflight;  /* frames (from _head) in the write in flight */
+    bool _upgrading;                 /* the 101 is being written (h2o holds a pointer to this connection) */
+    bool _orphan;                    /* freed by the user during the upgrade: free once h2o calls back */
+    bool _close_queued;              /* a close frame is queued or written: nothing more is sent */
+    bool _close_written;             /* ... and it was written */
+    bool _peer_closed;               /* the peer's close frame came */
+    bool _failed;                    /* we failed the connection (protocol error): input is ignored until the peer closes */
+    bool _closed;                    /* the socket was closed and WS_CONN_CLOSED delivered */
+    uint16_t _inflight;              /* frames (from _head) in the write in flight */
     ws_conn_frame_t *_head, **_tail; /* frames queued and not yet written */
     size_t _queued;                  /* bytes of the frames queued (the write in flight included) */
     char *_msg;                      /* the message being assembled (NULL while none is) */

@@ -29,10 +29,10 @@
 #define WS_CLOSE_INVALID_DATA 1007
 #define WS_CLOSE_TOO_BIG 1009
 
-#define WS_CONTROL_MAX 125     /* longest control frame payload */
-#define WS_HEADER_MAX 10       /* longest header of a server frame (servers do not mask) */
-#define WS_ACCEPT_KEY_LEN 28   /* base64 of a SHA-1 */
-#define WS_CLIENT_KEY_LEN 24   /* base64 of 16 bytes */
+#define WS_CONTROL_MAX 125   /* longest control frame payload */
+#define WS_HEADER_MAX 10     /* longest header of a server frame (servers do not mask) */
+#define WS_ACCEPT_KEY_LEN 28 /* base64 of a SHA-1 */
+#define WS_CLIENT_KEY_LEN 24 /* base64 of 16 bytes */
 
 /* The parser's state: about 32 bytes, kept in the connection. Zeroed by ws_parser_init. */
 typedef struct st_ws_parser_t {
@@ -58,12 +58,12 @@ typedef enum en_ws_event_type_t {
 
 typedef struct st_ws_event_t {
     ws_event_type_t type;
-    uint8_t opcode;    /* DATA: the message's (WS_OP_TEXT or WS_OP_BINARY); CONTROL: the frame's */
-    bool first, last;  /* DATA: the chunk starts / ends its message (a text message is then known valid UTF-8) */
-    uint8_t *data;     /* DATA, CONTROL: the payload (into the caller's buffer); for a close, the whole payload */
+    uint8_t opcode;   /* DATA: the message's (WS_OP_TEXT or WS_OP_BINARY); CONTROL: the frame's */
+    bool first, last; /* DATA: the chunk starts / ends its message (a text message is then known valid UTF-8) */
+    uint8_t *data;    /* DATA, CONTROL: the payload (into the caller's buffer); for a close, the whole payload */
     size_t len;
-    uint16_t close_code;  /* CONTROL close: the peer's code (WS_CLOSE_NO_STATUS without one); ERROR: the code to send */
-    const char *reason;   /* CONTROL close: the peer's reason (reason_len bytes, valid UTF-8); ERROR: a sentence */
+    uint16_t close_code; /* CONTROL close: the peer's code (WS_CLOSE_NO_STATUS without one); ERROR: the code to send */
+    const char *reason;  /* CONTROL close: the peer's reason (reason_len bytes, valid UTF-8); ERROR: a sentence */
     size_t reason_len;
 } ws_event_t;
 

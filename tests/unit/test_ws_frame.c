@@ -328,7 +328,8 @@ START_TEST(test_utf8_across_fragments)
     frame(b, &n, WS_OP_TEXT, true, LIT("ends in the middle \xf0\x9f"), LEN_SHORTEST);
     frame(b, &n, FIN | WS_OP_CONTINUATION, true, "", 0, LEN_SHORTEST);
     expect(b, n, 1000, "E:1007|");
-    static const char *bad[] = {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xff", "\x80", "\xe0\x80\xaf", "\xf8\x88\x80\x80\x80"};
+    static const char *bad[] = {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",    "\xff",
+                                "\x80",     "\xe0\x80\xaf", "\xf8\x88\x80\x80\x80"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); ++i) {
         n = 0;
         frame(b, &n, FIN | WS_OP_TEXT, true, bad[i], strlen(bad[i]), LEN_SHORTEST);
@@ -510,11 +511,12 @@ START_TEST(test_utf8_validator)
 {
     ck_assert(ws_utf8_valid((const uint8_t *)"", 0));
     ck_assert(ws_utf8_valid((const uint8_t *)LIT("plain ascii, long enough for the 8-byte path")));
-    ck_assert(ws_utf8_valid((const uint8_t *)LIT("\xc2\x80 \xdf\xbf \xe0\xa0\x80 \xed\x9f\xbf \xee\x80\x80 \xf0\x90\x80\x80 \xf4\x8f\xbf\xbf")));
+    ck_assert(ws_utf8_valid(
+        (const uint8_t *)LIT("\xc2\x80 \xdf\xbf \xe0\xa0\x80 \xed\x9f\xbf \xee\x80\x80 \xf0\x90\x80\x80 \xf4\x8f\xbf\xbf")));
     ck_assert(!ws_utf8_valid((const uint8_t *)LIT("\xc1\xbf")));         /* overlong */
     ck_assert(!ws_utf8_valid((const uint8_t *)LIT("\xed\xbf\xbf")));     /* surrogate */
     ck_assert(!ws_utf8_valid((const uint8_t *)LIT("\xf4\x90\x80\x80"))); /* past U+10FFFF */
-    ck_assert(!ws_utf8_valid((const uint8_t *)LIT("abcdefgh\xe2\x82")));   /* cut */
+    ck_assert(!ws_utf8_valid((const uint8_t *)LIT("abcdefgh\xe2\x82"))); /* cut */
     /* fed byte by byte, the same verdicts */
     const char *s = "x\xf0\x9f\x98\x80y";
     uint8_t st = WS_UTF8_OK;
@@ -536,11 +538,11 @@ START_TEST(test_handshake_keys)
     ck_assert(ws_client_key_valid(LIT("dGhlIHNhbXBsZSBub25jZQ==")));
     ck_assert(ws_client_key_valid(LIT("AAAAAAAAAAAAAAAAAAAAAA==")));
     ck_assert(ws_client_key_valid(LIT("/+/+/+/+/+/+/+/+/+/+/w==")));
-    ck_assert(!ws_client_key_valid(LIT("dGhlIHNhbXBsZSBub25jZQ=")));    /* 23 characters */
-    ck_assert(!ws_client_key_valid(LIT("dGhlIHNhbXBsZSBub25jZQ===")));  /* 25 */
-    ck_assert(!ws_client_key_valid(LIT("dGhlIHNhbXBsZSBub25jZR==")));   /* padding bits set: not 16 bytes exactly */
-    ck_assert(!ws_client_key_valid(LIT("dGhlIHNhbXBs ZSBub25jZ==")));   /* not base64 */
-    ck_assert(!ws_client_key_valid(LIT("dGhlIHNhbXBsZSBub25jZQAA")));   /* 18 bytes */
+    ck_assert(!ws_client_key_valid(LIT("dGhlIHNhbXBsZSBub25jZQ=")));   /* 23 characters */
+    ck_assert(!ws_client_key_valid(LIT("dGhlIHNhbXBsZSBub25jZQ==="))); /* 25 */
+    ck_assert(!ws_client_key_valid(LIT("dGhlIHNhbXBsZSBub25jZR==")));  /* padding bits set: not 16 bytes exactly */
+    ck_assert(!ws_client_key_valid(LIT("dGhlIHNhbXBs ZSBub25jZ==")));  /* not base64 */
+    ck_assert(!ws_client_key_valid(LIT("dGhlIHNhbXBsZSBub25jZQAA")));  /* 18 bytes */
     ck_assert(!ws_client_key_valid(LIT("")));
 }
 END_TEST
