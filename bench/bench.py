@@ -1016,6 +1016,8 @@ def main():
     ap.add_argument("--peers-only", action="store_true", help="only wrk: notigate hybrid, ceiling and the peers")
     ap.add_argument("--keep", action="store_true", help="keep each run's Redis copy and tool logs")
     ap.add_argument("--parts", default="http,ws", help="which halves to run: http, ws or both (default http,ws)")
+    ap.add_argument("--ws-units", default=None,
+                    help="only these WebSocket units, comma-separated KIND-TARGET-N (e.g. fanout-ws-10000)")
     args = ap.parse_args()
     args.conns = [int(c) for c in args.conns.split(",")]
     parts = set(args.parts.split(","))
@@ -1051,7 +1053,8 @@ def main():
     if "ws" in parts:
         import ws_bench  # bench/ws_bench.py, beside this file
 
-        ws_table, ws_notes, ws_runs = ws_bench.run(ctx, sys.modules[__name__], args.short, rounds)
+        ws_table, ws_notes, ws_runs = ws_bench.run(ctx, sys.modules[__name__], args.short, rounds,
+                                                     set(args.ws_units.split(",")) if args.ws_units else None)
         out_table = (out_table + "\n\n" if out_table else "") + ws_table
         notes += ["WebSocket: medians of %d round(s), units interleaved in every round, each on freshly started "
                   "processes; load from bench/ws_load (C, epoll; at most 5,000 sessions per process, each process on "
