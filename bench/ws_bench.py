@@ -338,7 +338,7 @@ def run_publish(ctx, B, rnd, target, rate, seconds):
         lat = os.path.join(workdir, "lat.txt")
         argv = load_argv(ctx, side, target, 1, 0, 0) + [
             "--user", "pub%d" % rnd, "--expect", str(count), "--latencies", lat, "--quiet-ms", "300",
-            "--publish-count", str(count), "--publish-rate", str(rate), "--publish-conns", "8"]
+            "--publish-count", str(count), "--publish-rate", str(rate), "--publish-conns", "64"]
         lp = LoadProc(B, "ws_load-0", argv, os.path.join(workdir, "logs"))
         lp.wait_for("ready ", time.monotonic() + 60)
         lp.send("go")
