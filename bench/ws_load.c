@@ -79,8 +79,8 @@ typedef struct st_wsl_http_t {
 static struct {
     /* options */
     const char *host, *source, *path, *user, *user_prefix, *join_room, *name_prefix, *latencies_path, *publish_user;
-    int port, proto, sessions, first_index, inflight_max, quiet_ms, send_messages, send_interval_ms, publish_count,
-        publish_conns, linger_ms, join_count;
+    int port, proto, sessions, first_index, inflight_max, quiet_ms, send_messages, send_interval_ms, publish_count, publish_conns,
+        linger_ms, join_count;
     double publish_rate;
     bool auth, auto_go, join_ack, verbose;
     unsigned expect;
@@ -293,7 +293,6 @@ static void conn_close(wsl_conn_t *c)
     c->in = c->out = (wsl_buf_t){NULL};
     c->state = ST_CLOSED;
 }
-
 
 static bool wants_join(const wsl_conn_t *c)
 {
@@ -848,8 +847,7 @@ static void send_chat(int seq)
         n = snprintf(msg, sizeof(msg), "{\"type\":\"send_message\",\"message\":\"wsb %d %" PRIu64 " hello from the bench\"}", seq,
                      ts);
     else
-        n = snprintf(msg, sizeof(msg), "42[\"send_message\",{\"message\":\"wsb %d %" PRIu64 " hello from the bench\"}]", seq,
-                     ts);
+        n = snprintf(msg, sizeof(msg), "42[\"send_message\",{\"message\":\"wsb %d %" PRIu64 " hello from the bench\"}]", seq, ts);
     if (c->state == ST_OPEN)
         ws_send_text(c, msg, (size_t)n);
     else
@@ -932,10 +930,9 @@ static void print_result(void)
            ",\"incomplete_sessions\":%" PRIu64 ",\"sent\":%d,\"published\":%d,\"post_ok\":%d,\"post_bad\":%d,"
            "\"post_errors\":%d,\"post_p50_ms\":%.3f,\"post_p99_ms\":%.3f,\"post_max_ms\":%.3f,\"publish_lag_max_ms\":%.3f}\n",
            W.sessions, W.nopen, W.nfailed, W.nclosed, W.njoined, W.ready_ns != 0 ? (double)(W.ready_ns - W.started_ns) / 1e9 : -1.0,
-           W.ws_pings, W.eio_pings, W.error_frames, W.frames, W.expect, W.received, W.duplicates, W.unexpected, missing,
-           incomplete, W.sent, W.published, W.post_ok, W.post_bad, W.post_errors, pct_ms(W.post_lat_ns, (size_t)W.post_ok, 50),
-           pct_ms(W.post_lat_ns, (size_t)W.post_ok, 99), pct_ms(W.post_lat_ns, (size_t)W.post_ok, 100),
-           (double)W.lag_max_ns / 1e6);
+           W.ws_pings, W.eio_pings, W.error_frames, W.frames, W.expect, W.received, W.duplicates, W.unexpected, missing, incomplete,
+           W.sent, W.published, W.post_ok, W.post_bad, W.post_errors, pct_ms(W.post_lat_ns, (size_t)W.post_ok, 50),
+           pct_ms(W.post_lat_ns, (size_t)W.post_ok, 99), pct_ms(W.post_lat_ns, (size_t)W.post_ok, 100), (double)W.lag_max_ns / 1e6);
     fflush(stdout);
 }
 
@@ -943,67 +940,87 @@ static void print_result(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: ws_load --port PORT [options]\n"
-            "The WebSocket benchmark's load client (bench/run.sh drives it): opens sessions, holds them (answering pings),\n"
-            "optionally joins them to a chat room, sends tagged chat messages and publishes tagged notifications, and\n"
-            "reports per-message latencies and exactly-once counts. Controlled by lines on stdin: go, stop.\n"
-            "\n"
-            "  --host ADDR              server address (IPv4, default 127.0.0.1)\n"
-            "  --port PORT              server port\n"
-            "  --proto native|sio       notigate's native protocol (default) or Socket.IO v5 over WebSocket\n"
-            "  --path PATH              upgrade path (default /v1/ws, or /socket.io/?EIO=4&transport=websocket)\n"
-            "  --sessions N             sessions to open (default 0)\n"
-            "  --source ADDR            bind the client sockets to this local address (e.g. 127.0.0.2)\n"
-            "  --connect-inflight N     handshakes in progress at once (default 100)\n"
-            "  --user U                 every session names user U (query user_id, or Socket.IO auth with --auth)\n"
-            "  --user-prefix P          session i names user P<first-index + i>\n"
-            "  --first-index K          index of this process's first session in user and chat names (default 0)\n"
-            "  --auth                   Socket.IO: send the user in the CONNECT payload {\"user_id\"} instead of the query\n"
-            "  --join ROOM              sessions join chat room ROOM as <name-prefix><index> (Socket.IO: \"lobby\" only\n"
-            "                           without --join-ack: the seed chat's join(username), which has no rooms)\n"
-            "  --join-count K           only the first K sessions join (default all)\n"
-            "  --join-ack               Socket.IO: join with an acknowledgement and wait for it (notigate); without,\n"
-            "                           a join counts as done once sent (the seed chat answers the joiner nothing)\n"
-            "  --name-prefix P          chat usernames (default b)\n"
-            "  --quiet-ms MS            ready once all sessions are open and joined and no frame came for MS (default 500)\n"
-            "  --send-messages M        on go, session 0 sends M chat messages \"wsb <seq> <time>\"\n"
-            "  --send-interval-ms MS    one every MS (default 1000)\n"
-            "  --publish-count M        on go, POST M notifications /v1/notifications (message \"wsb <seq> <time>\")\n"
-            "  --publish-rate R         per second, open loop (default 1000)\n"
-            "  --publish-conns C        keep-alive HTTP/1.1 connections (default 8)\n"
-            "  --publish-user U         the notifications' user_id (default --user)\n"
-            "  --expect M               bench messages every session should receive (seqs 0..M-1)\n"
-            "  --latencies FILE         write \"seq latency_us\" per message received\n"
-            "  --auto                   go once ready; stop --linger-ms after the last send, or once complete\n"
-            "  --linger-ms MS           default 3000\n"
-            "  -h, --help               this text\n"
-            "\n"
-            "stdout: \"ready opened=N failed=N joined=N\", \"complete\" (every session has --expect messages), and at the\n"
-            "end \"result {json}\": sessions opened, failed, closed by the server, pings answered, messages received,\n"
-            "duplicates, missing, and the publisher's answers and POST latencies.\n");
+    fprintf(f, "usage: ws_load --port PORT [options]\n"
+               "The WebSocket benchmark's load client (bench/run.sh drives it): opens sessions, holds them (answering pings),\n"
+               "optionally joins them to a chat room, sends tagged chat messages and publishes tagged notifications, and\n"
+               "reports per-message latencies and exactly-once counts. Controlled by lines on stdin: go, stop.\n"
+               "\n"
+               "  --host ADDR              server address (IPv4, default 127.0.0.1)\n"
+               "  --port PORT              server port\n"
+               "  --proto native|sio       notigate's native protocol (default) or Socket.IO v5 over WebSocket\n"
+               "  --path PATH              upgrade path (default /v1/ws, or /socket.io/?EIO=4&transport=websocket)\n"
+               "  --sessions N             sessions to open (default 0)\n"
+               "  --source ADDR            bind the client sockets to this local address (e.g. 127.0.0.2)\n"
+               "  --connect-inflight N     handshakes in progress at once (default 100)\n"
+               "  --user U                 every session names user U (query user_id, or Socket.IO auth with --auth)\n"
+               "  --user-prefix P          session i names user P<first-index + i>\n"
+               "  --first-index K          index of this process's first session in user and chat names (default 0)\n"
+               "  --auth                   Socket.IO: send the user in the CONNECT payload {\"user_id\"} instead of the query\n"
+               "  --join ROOM              sessions join chat room ROOM as <name-prefix><index> (Socket.IO: \"lobby\" only\n"
+               "                           without --join-ack: the seed chat's join(username), which has no rooms)\n"
+               "  --join-count K           only the first K sessions join (default all)\n"
+               "  --join-ack               Socket.IO: join with an acknowledgement and wait for it (notigate); without,\n"
+               "                           a join counts as done once sent (the seed chat answers the joiner nothing)\n"
+               "  --name-prefix P          chat usernames (default b)\n"
+               "  --quiet-ms MS            ready once all sessions are open and joined and no frame came for MS (default 500)\n"
+               "  --send-messages M        on go, session 0 sends M chat messages \"wsb <seq> <time>\"\n"
+               "  --send-interval-ms MS    one every MS (default 1000)\n"
+               "  --publish-count M        on go, POST M notifications /v1/notifications (message \"wsb <seq> <time>\")\n"
+               "  --publish-rate R         per second, open loop (default 1000)\n"
+               "  --publish-conns C        keep-alive HTTP/1.1 connections (default 8)\n"
+               "  --publish-user U         the notifications' user_id (default --user)\n"
+               "  --expect M               bench messages every session should receive (seqs 0..M-1)\n"
+               "  --latencies FILE         write \"seq latency_us\" per message received\n"
+               "  --auto                   go once ready; stop --linger-ms after the last send, or once complete\n"
+               "  --linger-ms MS           default 3000\n"
+               "  -h, --help               this text\n"
+               "\n"
+               "stdout: \"ready opened=N failed=N joined=N\", \"complete\" (every session has --expect messages), and at the\n"
+               "end \"result {json}\": sessions opened, failed, closed by the server, pings answered, messages received,\n"
+               "duplicates, missing, and the publisher's answers and POST latencies.\n");
 }
 
 static int parse_options(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"host", 1, NULL, 'H'},           {"port", 1, NULL, 'p'},          {"proto", 1, NULL, 'P'},
-        {"path", 1, NULL, 'a'},           {"sessions", 1, NULL, 'n'},      {"source", 1, NULL, 's'},
-        {"connect-inflight", 1, NULL, 'i'}, {"user", 1, NULL, 'u'},        {"user-prefix", 1, NULL, 'U'},
-        {"first-index", 1, NULL, 'f'},    {"auth", 0, NULL, 'A'},          {"join", 1, NULL, 'j'},
-        {"join-count", 1, NULL, 'J'},     {"join-ack", 0, NULL, 'k'},      {"name-prefix", 1, NULL, 'N'},
-        {"quiet-ms", 1, NULL, 'q'},       {"send-messages", 1, NULL, 'm'}, {"send-interval-ms", 1, NULL, 'I'},
-        {"publish-count", 1, NULL, 'c'},  {"publish-rate", 1, NULL, 'r'},  {"publish-conns", 1, NULL, 'C'},
-        {"publish-user", 1, NULL, 'W'},   {"expect", 1, NULL, 'e'},        {"latencies", 1, NULL, 'l'},
-        {"auto", 0, NULL, 'o'},           {"linger-ms", 1, NULL, 'L'},     {"help", 0, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"host", 1, NULL, 'H'},
+                                         {"port", 1, NULL, 'p'},
+                                         {"proto", 1, NULL, 'P'},
+                                         {"path", 1, NULL, 'a'},
+                                         {"sessions", 1, NULL, 'n'},
+                                         {"source", 1, NULL, 's'},
+                                         {"connect-inflight", 1, NULL, 'i'},
+                                         {"user", 1, NULL, 'u'},
+                                         {"user-prefix", 1, NULL, 'U'},
+                                         {"first-index", 1, NULL, 'f'},
+                                         {"auth", 0, NULL, 'A'},
+                                         {"join", 1, NULL, 'j'},
+                                         {"join-count", 1, NULL, 'J'},
+                                         {"join-ack", 0, NULL, 'k'},
+                                         {"name-prefix", 1, NULL, 'N'},
+                                         {"quiet-ms", 1, NULL, 'q'},
+                                         {"send-messages", 1, NULL, 'm'},
+                                         {"send-interval-ms", 1, NULL, 'I'},
+                                         {"publish-count", 1, NULL, 'c'},
+                                         {"publish-rate", 1, NULL, 'r'},
+                                         {"publish-conns", 1, NULL, 'C'},
+                                         {"publish-user", 1, NULL, 'W'},
+                                         {"expect", 1, NULL, 'e'},
+                                         {"latencies", 1, NULL, 'l'},
+                                         {"auto", 0, NULL, 'o'},
+                                         {"linger-ms", 1, NULL, 'L'},
+                                         {"help", 0, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     W.host = "127.0.0.1", W.name_prefix = "b", W.inflight_max = 100, W.quiet_ms = 500, W.send_interval_ms = 1000;
     W.publish_rate = 1000, W.publish_conns = 8, W.linger_ms = 3000, W.join_count = -1;
     int ch;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (ch) {
-        case 'H': W.host = optarg; break;
-        case 'p': W.port = atoi(optarg); break;
+        case 'H':
+            W.host = optarg;
+            break;
+        case 'p':
+            W.port = atoi(optarg);
+            break;
         case 'P':
             if (strcmp(optarg, "native") == 0)
                 W.proto = WSL_NATIVE;
@@ -1012,31 +1029,80 @@ static int parse_options(int argc, char **argv)
             else
                 return -1;
             break;
-        case 'a': W.path = optarg; break;
-        case 'n': W.sessions = atoi(optarg); break;
-        case 's': W.source = optarg; break;
-        case 'i': W.inflight_max = atoi(optarg); break;
-        case 'u': W.user = optarg; break;
-        case 'U': W.user_prefix = optarg; break;
-        case 'f': W.first_index = atoi(optarg); break;
-        case 'A': W.auth = true; break;
-        case 'j': W.join_room = optarg; break;
-        case 'J': W.join_count = atoi(optarg); break;
-        case 'k': W.join_ack = true; break;
-        case 'N': W.name_prefix = optarg; break;
-        case 'q': W.quiet_ms = atoi(optarg); break;
-        case 'm': W.send_messages = atoi(optarg); break;
-        case 'I': W.send_interval_ms = atoi(optarg); break;
-        case 'c': W.publish_count = atoi(optarg); break;
-        case 'r': W.publish_rate = atof(optarg); break;
-        case 'C': W.publish_conns = atoi(optarg); break;
-        case 'W': W.publish_user = optarg; break;
-        case 'e': W.expect = (unsigned)atoi(optarg); break;
-        case 'l': W.latencies_path = optarg; break;
-        case 'o': W.auto_go = true; break;
-        case 'L': W.linger_ms = atoi(optarg); break;
-        case 'h': usage(stdout); exit(0);
-        default: return -1;
+        case 'a':
+            W.path = optarg;
+            break;
+        case 'n':
+            W.sessions = atoi(optarg);
+            break;
+        case 's':
+            W.source = optarg;
+            break;
+        case 'i':
+            W.inflight_max = atoi(optarg);
+            break;
+        case 'u':
+            W.user = optarg;
+            break;
+        case 'U':
+            W.user_prefix = optarg;
+            break;
+        case 'f':
+            W.first_index = atoi(optarg);
+            break;
+        case 'A':
+            W.auth = true;
+            break;
+        case 'j':
+            W.join_room = optarg;
+            break;
+        case 'J':
+            W.join_count = atoi(optarg);
+            break;
+        case 'k':
+            W.join_ack = true;
+            break;
+        case 'N':
+            W.name_prefix = optarg;
+            break;
+        case 'q':
+            W.quiet_ms = atoi(optarg);
+            break;
+        case 'm':
+            W.send_messages = atoi(optarg);
+            break;
+        case 'I':
+            W.send_interval_ms = atoi(optarg);
+            break;
+        case 'c':
+            W.publish_count = atoi(optarg);
+            break;
+        case 'r':
+            W.publish_rate = atof(optarg);
+            break;
+        case 'C':
+            W.publish_conns = atoi(optarg);
+            break;
+        case 'W':
+            W.publish_user = optarg;
+            break;
+        case 'e':
+            W.expect = (unsigned)atoi(optarg);
+            break;
+        case 'l':
+            W.latencies_path = optarg;
+            break;
+        case 'o':
+            W.auto_go = true;
+            break;
+        case 'L':
+            W.linger_ms = atoi(optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            return -1;
         }
     }
     if (optind != argc || W.port <= 0 || W.port > 65535 || W.sessions < 0 || W.inflight_max < 1 || W.publish_rate <= 0 ||
@@ -1090,8 +1156,8 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)W.sessions + W.publish_conns + 16 > rl.rlim_cur) {
-        fprintf(stderr, "ws_load: %d sessions need more open files than the limit (%llu): spread them over processes\n",
-                W.sessions, (unsigned long long)rl.rlim_cur);
+        fprintf(stderr, "ws_load: %d sessions need more open files than the limit (%llu): spread them over processes\n", W.sessions,
+                (unsigned long long)rl.rlim_cur);
         return 2;
     }
     W.rng = now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
@@ -1128,8 +1194,7 @@ int main(int argc, char **argv)
             t - W.last_frame_ns >= (uint64_t)W.quiet_ms * 1000000) {
             W.ready = true;
             W.ready_ns = t;
-            say("ready opened=%d failed=%d joined=%d open_s=%.3f", W.nopen, W.nfailed, W.njoined,
-                (double)(t - W.started_ns) / 1e9);
+            say("ready opened=%d failed=%d joined=%d open_s=%.3f", W.nopen, W.nfailed, W.njoined, (double)(t - W.started_ns) / 1e9);
             if (W.auto_go)
                 on_go();
         }
@@ -1151,9 +1216,9 @@ int main(int argc, char **argv)
             if (W.auto_go && sends_done && (W.expect == 0 || W.complete_said) && W.last_send_ns != 0 &&
                 t > W.last_send_ns + (uint64_t)W.linger_ms * 1000000)
                 W.stopping = true;
-            if (W.auto_go && sends_done && t > W.go_ns + (uint64_t)W.linger_ms * 1000000 +
-                                                   (uint64_t)W.send_messages * (uint64_t)W.send_interval_ms * 1000000 +
-                                                   (uint64_t)((double)W.publish_count * 1e9 / W.publish_rate))
+            if (W.auto_go && sends_done &&
+                t > W.go_ns + (uint64_t)W.linger_ms * 1000000 + (uint64_t)W.send_messages * (uint64_t)W.send_interval_ms * 1000000 +
+                        (uint64_t)((double)W.publish_count * 1e9 / W.publish_rate))
                 W.stopping = true; /* not complete: stop anyway, the result says what is missing */
             if (W.sent < W.send_messages)
                 timeout = 1;
