@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""notigate's HTTP benchmark driver: bench/run.sh builds everything and runs this (Python standard library only).
+"""notigate's benchmark driver: bench/run.sh builds everything and runs this (Python standard library only). The HTTP
+half is here; the WebSocket half (--parts ws) is bench/ws_bench.py, run after it.
 
-It seeds one Redis data set through notigate's own API, then, round after round, for every (tool, connections,
+The HTTP half seeds one Redis data set through notigate's own API, then, round after round, for every (tool, connections,
 target) in a fixed interleaved order: starts the target's processes afresh on loopback (a private copy of the seeded
 Redis each time, so every target reads the same data and no run inherits another's writes or memory), checks that the
 target answers right (status, JSON shape, bodies of a sample of users compared with the reference), warms it up, waits
 until it is idle again, runs the load tool while polling the RSS and CPU time of every process of that side, and stops
-what it started. At the end it prints one
-table of medians and writes the details to OUT/results.json and the table to OUT/table.md.
+what it started. At the end it prints one table of medians and writes the details to OUT/results.json and the table to OUT/table.md.
 
 Sides:  ours     redis-server (AOF, appendfsync always) + gateway + notifier + history-svc
         ceiling  bench/ceiling.c: the gateway's h2o front answering a constant body of the hybrid answer's size
