@@ -1206,7 +1206,8 @@ int main(int argc, char **argv)
                 publish_due(t);
                 timeout = 1;
             }
-            bool sends_done = W.sent >= W.send_messages && W.published >= W.publish_count;
+            bool sends_done = W.sent >= W.send_messages && W.published >= W.publish_count &&
+                              W.post_ok + W.post_bad + W.post_errors >= W.publish_count; /* every POST answered too */
             if (!W.complete_said && W.expect != 0 && W.received + 0 >= (uint64_t)W.nopen * W.expect && sends_done) {
                 W.complete_said = true;
                 say("complete received=%" PRIu64, W.received);
