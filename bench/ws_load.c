@@ -103,7 +103,7 @@ static struct {
     size_t nlats, lats_cap;
     /* publisher */
     wsl_http_t *http;
-    int published, post_ok, post_bad, post_errors;
+    int published, post_ok, post_bad, post_errors, http_closes;
     uint64_t *post_lat_ns;
     uint64_t lag_max_ns;
     char stdin_buf[256];
@@ -706,9 +706,10 @@ static void start_connects(void)
 
 static void http_fail(wsl_http_t *h, const char *why)
 {
-    if (++W.post_errors <= 5)
+    /* an idle keep-alive connection the server closed loses nothing: only the requests in flight are failures */
+    if (++W.http_closes <= 5 || h->count != 0)
         fprintf(stderr, "ws_load: publisher connection: %s (%zu requests in flight lost)\n", why, h->count);
-    W.post_errors += (int)(h->count != 0 ? h->count - 1 : 0);
+    W.post_errors += (int)h->count;
     if (h->fd >= 0)
         close(h->fd);
     h->fd = -1;
