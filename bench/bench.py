@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""notigate's HTTP benchmark driver: bench/run.sh builds everything and runs this (Python standard library only).
+"""notigate's benchmark driver: bench/run.sh builds everything and runs this (Python standard library only). The HTTP
+half is here; the WebSocket half (--parts ws) is bench/ws_bench.py, run after it.
 
-It seeds one Redis data set through notigate's own API, then, round after round, for every (tool, connections,
+The HTTP half seeds one Redis data set through notigate's own API, then, round after round, for every (tool, connections,
 target) in a fixed interleaved order: starts the target's processes afresh on loopback (a private copy of the seeded
 Redis each time, so every target reads the same data and no run inherits another's writes or memory), checks that the
 target answers right (status, JSON shape, bodies of a sample of users compared with the reference), warms it up, waits
 until it is idle again, runs the load tool while polling the RSS and CPU time of every process of that side, and stops
-what it started. At the end it prints one
-table of medians and writes the details to OUT/results.json and the table to OUT/table.md.
+what it started. At the end it prints one table of medians and writes the details to OUT/results.json and the table to OUT/table.md.
 
 Sides:  ours     redis-server (AOF, appendfsync always) + gateway + notifier + history-svc
         ceiling  bench/ceiling.c: the gateway's h2o front answering a constant body of the hybrid answer's size
@@ -293,7 +293,7 @@ def start_redis(ctx, workdir, logdir, template=None, fsync="always"):
     return p, port
 
 
-def start_ours(ctx, workdir, template, fsync="always"):
+def start_ours(ctx, workdir, template, fsync="always", gateway_args=()):
     logdir = os.path.join(workdir, "logs")
     os.makedirs(logdir, exist_ok=True)
     procs = []
@@ -309,7 +309,7 @@ def start_ours(ctx, workdir, template, fsync="always"):
                                       "--orders-bind", "tcp://127.0.0.1:%d" % oport,
                                       # every load client is 127.0.0.1 without a credential, up to 1000 connections:
                                       # no per-address limits, so the benchmark measures serving, not refusing
-                                      "--max-conns-per-addr", "0", "--rate-limit", "0"], logdir))
+                                      "--max-conns-per-addr", "0", "--rate-limit", "0"] + list(gateway_args), logdir))
         procs.append(Proc("history-svc", [os.path.join(b, "history-svc"), "--gateway", "tcp://127.0.0.1:%d" % hport,
                                           "--redis-url", rurl, "--stream-retention", str(WINDOW_S)], logdir))
         procs.append(Proc("notifier", [os.path.join(b, "notifier"), "--gateway", "tcp://127.0.0.1:%d" % nport,
@@ -951,43 +951,12 @@ def machine():
         os.cpu_count(), model, mem_gib, os.uname().release)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--root", required=True, help="the repository")
-    ap.add_argument("--bin-dir", required=True, help="where gateway, notifier and history-svc are")
-    ap.add_argument("--ceiling", required=True, help="the ceiling binary")
-    ap.add_argument("--out", required=True, help="work and result directory (emptied)")
-    ap.add_argument("--short", action="store_true", help="CI smoke run: no peers, 1 round, short runs")
-    ap.add_argument("--rounds", type=int, default=None)
-    ap.add_argument("--duration", type=int, default=None, help="seconds per timed run")
-    ap.add_argument("--warmup", type=int, default=None, help="seconds of untimed load before each run")
-    ap.add_argument("--conns", default="100,1000", help="comma-separated connection counts")
-    ap.add_argument("--perf", action="store_true", help="perf record -g notigate's processes during wrk runs")
-    ap.add_argument("--peers-only", action="store_true", help="only wrk: notigate hybrid, ceiling and the peers")
-    ap.add_argument("--keep", action="store_true", help="keep each run's Redis copy and tool logs")
-    args = ap.parse_args()
-    args.conns = [int(c) for c in args.conns.split(",")]
+def ws_bench_messages(short):
+    return 4 if short else 6
 
-    ctx = Ctx()
-    ctx.root = args.root
-    ctx.bin_dir = args.bin_dir
-    ctx.ceiling_bin = args.ceiling
-    ctx.out = args.out
-    ctx.peers_dir = os.path.join(args.root, "bench", "peers")
-    ctx.wrk_lua = os.path.join(args.root, "bench", "wrk.lua")
-    ctx.ceiling_body = os.path.join(args.out, "ceiling-body.json")
-    ctx.perf = args.perf
-    ctx.keep = args.keep
-    rounds = args.rounds or (1 if args.short or args.perf else 3)
-    ctx.duration = args.duration or (2 if args.short else 10)
-    ctx.warmup = args.warmup if args.warmup is not None else (1 if args.short else 2)
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    shutil.rmtree(os.path.join(ctx.out, "runs"), ignore_errors=True)
-    os.makedirs(ctx.out, exist_ok=True)
-
-    t0 = time.monotonic()
+def run_http(ctx, args, rounds):
+    """The HTTP half: seeds, runs every (tool, conns, target) round after round; returns (table, notes, results)."""
     seed(ctx)
     steps = plan(args)
     nunits = sum(len(cfgs) for _, _, cfgs in steps) * rounds
@@ -1026,6 +995,75 @@ def main():
     for r in rows:
         if r.get("others"):
             notes.append("%s c=%d %s: also measured %s." % (r["tool"], r["conns"], r["label"].split(" (")[0], r["others"]))
+    doc = {"rounds": rounds, "duration_s": ctx.duration, "warmup_s": ctx.warmup, "body_size": ctx.body_size,
+           "runs": [{"tool": t, "conns": c, "config": cfg, "runs": runs} for (t, c, cfg), runs in results.items()],
+           "rows": rows}
+    return out_table, notes, doc
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--root", required=True, help="the repository")
+    ap.add_argument("--bin-dir", required=True, help="where gateway, notifier and history-svc are")
+    ap.add_argument("--ceiling", required=True, help="the ceiling binary")
+    ap.add_argument("--out", required=True, help="work and result directory (emptied)")
+    ap.add_argument("--short", action="store_true", help="CI smoke run: no peers, 1 round, short runs")
+    ap.add_argument("--rounds", type=int, default=None)
+    ap.add_argument("--duration", type=int, default=None, help="seconds per timed run")
+    ap.add_argument("--warmup", type=int, default=None, help="seconds of untimed load before each run")
+    ap.add_argument("--conns", default="100,1000", help="comma-separated connection counts")
+    ap.add_argument("--perf", action="store_true", help="perf record -g notigate's processes during wrk runs")
+    ap.add_argument("--peers-only", action="store_true", help="only wrk: notigate hybrid, ceiling and the peers")
+    ap.add_argument("--keep", action="store_true", help="keep each run's Redis copy and tool logs")
+    ap.add_argument("--parts", default="http,ws", help="which halves to run: http, ws or both (default http,ws)")
+    ap.add_argument("--ws-units", default=None,
+                    help="only these WebSocket units, comma-separated KIND-TARGET-N (e.g. fanout-ws-10000)")
+    args = ap.parse_args()
+    args.conns = [int(c) for c in args.conns.split(",")]
+    parts = set(args.parts.split(","))
+    if not parts or parts - {"http", "ws"}:
+        ap.error("--parts takes http, ws or http,ws")
+    if args.perf or args.peers_only:
+        parts = {"http"}
+
+    ctx = Ctx()
+    ctx.root = args.root
+    ctx.bin_dir = args.bin_dir
+    ctx.ceiling_bin = args.ceiling
+    ctx.out = args.out
+    ctx.peers_dir = os.path.join(args.root, "bench", "peers")
+    ctx.wrk_lua = os.path.join(args.root, "bench", "wrk.lua")
+    ctx.ceiling_body = os.path.join(args.out, "ceiling-body.json")
+    ctx.bench_build = os.path.dirname(os.path.abspath(args.ceiling))  # ws_load is built beside the ceiling
+    ctx.perf = args.perf
+    ctx.keep = args.keep
+    rounds = args.rounds or (1 if args.short or args.perf else 3)
+    ctx.duration = args.duration or (2 if args.short else 10)
+    ctx.warmup = args.warmup if args.warmup is not None else (1 if args.short else 2)
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    shutil.rmtree(os.path.join(ctx.out, "runs"), ignore_errors=True)
+    os.makedirs(ctx.out, exist_ok=True)
+
+    t0 = time.monotonic()
+    out_table, notes, doc = "", [], {"rounds": rounds}
+    if "http" in parts:
+        out_table, notes, doc = run_http(ctx, args, rounds)
+    if "ws" in parts:
+        import ws_bench  # bench/ws_bench.py, beside this file
+
+        ws_table, ws_notes, ws_runs = ws_bench.run(ctx, sys.modules[__name__], args.short, rounds,
+                                                     set(args.ws_units.split(",")) if args.ws_units else None)
+        out_table = (out_table + "\n\n" if out_table else "") + ws_table
+        notes += ["WebSocket: medians of %d round(s), units interleaved in every round, each on freshly started "
+                  "processes; load from bench/ws_load (C, epoll; at most 5,000 sessions per process, each process on "
+                  "its own 127.0.0.x source address) on the same cores as the servers. Idle: the server process's VmRSS "
+                  "with the sessions open and settled minus before, over the sessions (kernel socket memory is not "
+                  "RSS). Fan-out: per message, the time from the send to its arrival on every session of the room, "
+                  "p50/p99/max over the sessions, median over %d messages (the first, a warm-up, not counted); every "
+                  "session got every message exactly once." % (rounds, ws_bench_messages(args.short) - 1)] + ws_notes
+        doc["ws"] = ws_runs
     notes.insert(0, "%s; notigate %s; %s." % (time.strftime("%Y-%m-%d"), os.environ.get("BENCH_NOTIGATE_REV", "?"),
                                                machine()))
     print(out_table)
@@ -1035,10 +1073,7 @@ def main():
     with open(os.path.join(ctx.out, "table.md"), "w") as f:
         f.write(out_table + "\n\n" + "".join("- " + n + "\n" for n in notes))
     with open(os.path.join(ctx.out, "results.json"), "w") as f:
-        json.dump({"rounds": rounds, "duration_s": ctx.duration, "warmup_s": ctx.warmup, "body_size": ctx.body_size,
-                   "runs": [{"tool": t, "conns": c, "config": cfg, "runs": runs}
-                            for (t, c, cfg), runs in results.items()],
-                   "rows": rows}, f, indent=1, default=str)
+        json.dump(doc, f, indent=1, default=str)
     log("done in %.0f s; results in %s" % (time.monotonic() - t0, ctx.out))
 
 

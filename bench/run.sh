@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# notigate's HTTP benchmark, in one command: installs what is missing (Debian packages; the peers' npm packages),
-# builds notigate (build-bench/) and the ceiling program (bench/ceiling.c), then bench/bench.py seeds a private Redis,
-# runs every target on loopback (free ports; it starts and stops every process itself), and prints one table.
+# notigate's benchmark, in one command: installs what is missing (Debian packages; the peers' npm packages), builds
+# notigate (build-bench/), the ceiling program (bench/ceiling.c) and the WebSocket load client (bench/ws_load.c), then
+# bench/bench.py runs the HTTP half (a seeded private Redis, wrk, ab, h2load) and the WebSocket half (bench/ws_bench.py:
+# idle sessions, fan-out, publish-to-delivery) on loopback (free ports; it starts and stops every process itself), and
+# prints one table.
 #
-#   bench/run.sh            the full benchmark: notigate, the ceiling and the peers, 3 interleaved rounds (~30 min)
-#   bench/run.sh --short    CI smoke run: no peers, 1 round, 2 s per run (~75 s)
+#   bench/run.sh            the full benchmark: notigate, the ceiling and the peers, 3 interleaved rounds (~60 min)
+#   bench/run.sh --short    CI smoke run: no peers, 1 round, 2 s per HTTP run, small WebSocket units (~2 min)
 #   bench/run.sh --perf     perf record -g notigate's processes under wrk load; reports in bench/out/runs/*/perf-*.txt
-#   Other options go to bench/bench.py (--rounds, --duration, --warmup, --conns 100,1000, --keep; see --help).
+#   Other options go to bench/bench.py (--parts http|ws, --rounds, --duration, --warmup, --conns 100,1000, --keep;
+#   see --help).
 #
 # Environment:
 #   NOTIGATE_REV       benchmark this git revision of notigate (e.g. HEAD: the last commit, without uncommitted changes),
@@ -24,7 +27,7 @@ for a in "$@"; do
   case "$a" in
   --short) short=1 peers=0 ;;
   --perf) perf=1 peers=0 ;;
-  -h | --help) sed -n '2,16p' "$0"; exec /usr/bin/python3 "$root/bench/bench.py" --help ;;
+  -h | --help) sed -n '2,19p' "$0"; exec /usr/bin/python3 "$root/bench/bench.py" --help ;;
   esac
 done
 
@@ -73,6 +76,6 @@ cmake -S "$root/bench" -B "$build/bench" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev
 cmake --build "$build/bench" >/dev/null
 
 # ---- run -----------------------------------------------------------------------------------------------------------
-ulimit -n "$(ulimit -Hn)" # 1000 connections per side, and the tools' own
+ulimit -n "$(ulimit -Hn)" # 1000 connections per side, 19,000 WebSocket sessions, and the tools' own
 exec /usr/bin/python3 "$root/bench/bench.py" --root "$root" --bin-dir "$NOTIGATE_BIN_DIR" --ceiling "$build/bench/ceiling" \
   --out "$out" "$@"
