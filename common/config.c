@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "config.h"
 #include "log.h"
 
@@ -26,6 +27,17 @@ static int assign(const config_option_t *opt, const char *text, const char *sour
         *(const char **)opt->value = text;
         return 0;
     }
+    if (opt->type == CONFIG_BOOL) {
+        static const char *yes[] = {"1", "true", "yes", "on"}, *no[] = {"0", "false", "no", "off"};
+        for (size_t i = 0; i < 4; ++i) {
+            if (strcasecmp(text, yes[i]) == 0 || strcasecmp(text, no[i]) == 0) {
+                *(int64_t *)opt->value = strcasecmp(text, yes[i]) == 0;
+                return 0;
+            }
+        }
+        fprintf(stderr, "invalid value '%s' for %s: expected 1 or 0 (true/false, yes/no, on/off)\n", text, source);
+        return -1;
+    }
     char *end;
     errno = 0;
     long long v = strtoll(text, &end, 10);
@@ -48,6 +60,8 @@ static void print_usage(const char *program, const char *summary, const config_o
         if (opt->type == CONFIG_STRING) {
             const char *def = *(const char **)opt->value;
             printf("  %-24s env %s, default: %s\n", "", env, def != NULL && def[0] != '\0' ? def : "(none)");
+        } else if (opt->type == CONFIG_BOOL) {
+            printf("  %-24s env %s=1, default: %s\n", "", env, *(int64_t *)opt->value ? "on" : "off");
         } else {
             printf("  %-24s env %s, default: %" PRId64 "\n", "", env, *(int64_t *)opt->value);
         }
@@ -89,7 +103,7 @@ config_result_t config_parse(const char *program, const char *summary, const con
             fprintf(stderr, "%s: unknown option '%.*s' (try --help)\n", program, (int)(namelen + 2), arg);
             return CONFIG_EXIT_FAILURE;
         }
-        const char *value = eq != NULL ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        const char *value = eq != NULL ? eq + 1 : (opt->type == CONFIG_BOOL ? "1" : (i + 1 < argc ? argv[++i] : NULL));
         if (value == NULL) {
             fprintf(stderr, "%s: option --%s needs a value\n", program, opt->name);
             return CONFIG_EXIT_FAILURE;

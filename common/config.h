@@ -10,13 +10,15 @@
 
 #include <stdint.h>
 
-typedef enum en_config_type_t { CONFIG_STRING, CONFIG_INT } config_type_t;
+/* CONFIG_BOOL: a flag that takes no value (--insecure-no-auth; --name=0 or --name=1 also work); its variable is 1, true,
+ * yes or on, or 0, false, no or off. */
+typedef enum en_config_type_t { CONFIG_STRING, CONFIG_INT, CONFIG_BOOL } config_type_t;
 
 typedef struct st_config_option_t {
     const char *name; /* long flag without the dashes, e.g. "redis-url" */
     const char *env;  /* environment variable, or NULL for the derived name */
     config_type_t type;
-    void *value;      /* const char ** for CONFIG_STRING (points into argv/environ), int64_t * for CONFIG_INT */
+    void *value;      /* const char ** for CONFIG_STRING (points into argv/environ), int64_t * for CONFIG_INT and CONFIG_BOOL */
     int64_t min, max; /* accepted range for CONFIG_INT */
     const char *help;
 } config_option_t;

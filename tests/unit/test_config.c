@@ -14,7 +14,7 @@
 /* The options under test, reset to their defaults before each parse. */
 static const char *redis_url;
 static const char *name;
-static int64_t port, workers, offset;
+static int64_t port, workers, offset, insecure;
 
 static const config_option_t OPTIONS[] = {
     {"redis-url", NULL, CONFIG_STRING, &redis_url, 0, 0, "Redis to use"},
@@ -22,6 +22,7 @@ static const config_option_t OPTIONS[] = {
     {"port", NULL, CONFIG_INT, &port, 1, 65535, "port to listen on"},
     {"workers", "NG_WORKERS", CONFIG_INT, &workers, 1, 64, "worker count"},
     {"offset", NULL, CONFIG_INT, &offset, INT64_MIN, INT64_MAX, "any integer"},
+    {"insecure", "NG_INSECURE", CONFIG_BOOL, &insecure, 0, 1, "a switch"},
     {NULL},
 };
 
@@ -32,6 +33,8 @@ static void defaults(void)
     port = 8080;
     workers = 4;
     offset = 0;
+    insecure = 0;
+    unsetenv("NG_INSECURE");
     unsetenv("REDIS_URL");
     unsetenv("NAME");
     unsetenv("PORT");
@@ -266,6 +269,35 @@ START_TEST(test_init_process)
 }
 END_TEST
 
+/* A CONFIG_BOOL flag takes no value (the next argument is not eaten), or =0/=1; its variable says 1/0, yes/no... */
+START_TEST(test_bool)
+{
+    ck_assert_int_eq(parse(ARGV("--insecure", "--port", "9")), CONFIG_OK);
+    ck_assert_int_eq(insecure, 1);
+    ck_assert_int_eq(port, 9);
+    defaults();
+    ck_assert_int_eq(parse(ARGV("--insecure=0")), CONFIG_OK);
+    ck_assert_int_eq(insecure, 0);
+    defaults();
+    setenv("NG_INSECURE", "yes", 1);
+    ck_assert_int_eq(parse(NO_ARGS), CONFIG_OK);
+    ck_assert_int_eq(insecure, 1);
+    ck_assert_int_eq(parse(ARGV("--insecure=off")), CONFIG_OK); /* the flag wins */
+    ck_assert_int_eq(insecure, 0);
+    defaults();
+    setenv("NG_INSECURE", "maybe", 1);
+    FILE *saved = stderr;
+    stderr = fopen("/dev/null", "w");
+    config_result_t rv = parse(NO_ARGS);
+    unsetenv("NG_INSECURE");
+    config_result_t rv2 = parse(ARGV("--insecure=2"));
+    fclose(stderr);
+    stderr = saved;
+    ck_assert_int_eq(rv, CONFIG_EXIT_FAILURE);
+    ck_assert_int_eq(rv2, CONFIG_EXIT_FAILURE);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -278,6 +310,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_bad_flags);
     tcase_add_test(tc, test_integer_values);
     tcase_add_test(tc, test_help);
+    tcase_add_test(tc, test_bool);
     tcase_add_test(tc, test_init_process);
     suite_add_tcase(s, tc);
     return s;
