@@ -43,6 +43,17 @@ typedef struct st_auth_claims_t {
     int64_t exp;     /* seconds since the epoch */
 } auth_claims_t;
 
+/* Who sent a request, from its credential (the gateway reads it: gateway.h, gateway_authenticate). */
+typedef struct st_auth_principal_t {
+    bool off;        /* authentication is off: everything is allowed */
+    bool present;    /* a credential was sent */
+    bool valid;      /* ... and it is good */
+    bool publisher;  /* an API key, or a token with the publish scope */
+    bool api_key;    /* the credential is an API key (no user) */
+    auth_result_t result; /* why a token was refused */
+    auth_claims_t claims; /* a valid token's claims */
+} auth_principal_t;
+
 typedef struct st_auth_keys_t {
     uint8_t secret[AUTH_SECRET_MAX];
     size_t secret_len;           /* 0: no secret */

@@ -12,6 +12,7 @@
 #include <h2o.h>
 #include <h2o/multithread.h>
 #include <openssl/ssl.h>
+#include "auth.h"
 #include "chat.h"
 #include "feed.h"
 #include "guard.h"
@@ -43,6 +44,9 @@ typedef struct st_gateway_config_t {
     const char *routes_file;     /* a route table replacing the built-in one, or "" */
     const char *orders_bind;     /* the built-in table's orders kind: the nng URL its replicas dial */
     guard_config_t guard;        /* limits against abuse, CORS */
+    const char *jwt_secret_file; /* the HS256 secret (or NOTIGATE_JWT_SECRET), or "" */
+    const char *api_keys_file;   /* publisher API keys, one a line, or "" */
+    int64_t insecure_no_auth;    /* run without any authentication (no secret) */
 } gateway_config_t;
 
 typedef struct st_gateway_t gateway_t;
@@ -90,7 +94,30 @@ struct st_gateway_t {
     _Atomic uint64_t next_rid;
     int64_t started_at_ms;
     guard_t guard; /* the limits' shared tables */
+    auth_keys_t auth; /* auth.secret_len == 0: authentication is off (--insecure-no-auth) */
 };
+
+/* ---- authentication (routes.c) --------------------------------------------------------------------------------- */
+
+
+/* Reads and checks req's credential. Loop thread. */
+void gateway_authenticate(gateway_t *gw, h2o_req_t *req, const char *query, size_t query_len, auth_principal_t *a);
+
+/* Checks a token given some other way (Socket.IO's auth.token) and fills a as gateway_authenticate does. */
+void gateway_authenticate_token(gateway_t *gw, const char *token, size_t len, auth_principal_t *a);
+
+/* 0 if a may act as user (its token's sub), else the status to answer: 401 (no valid credential) or 403. */
+int gateway_auth_check_user(const auth_principal_t *a, const char *user, size_t len);
+
+/* 0 if a is a publisher (API key, or the publish scope), else 401 or 403. */
+int gateway_auth_check_publisher(const auth_principal_t *a);
+
+/* 0 if a holds any valid credential (or auth is off), else 401. */
+int gateway_auth_check_any(const auth_principal_t *a);
+
+/* Answers the status gateway_auth_check_* gave: 401 with WWW-Authenticate and the reason, or 403 with message. */
+void gateway_respond_auth(gateway_thread_t *thread, h2o_req_t *req, route_t route, uint64_t started_us, const auth_principal_t *a,
+                          int status, const char *message);
 
 /* server.c: starts the loop threads (listening sockets are opened here, so errors surface before returning).
  * Returns 0, or -1 after logging why. */

@@ -2,12 +2,14 @@
  * gateway: the HTTP/1.1 + HTTP/2 front of notigate. It serves the REST API from h2o event loops and hands every
  * notification read and write to the workers over nng: the notifier (realtime view) and history-svc (Redis).
  */
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 #include "clock.h"
 #include "config.h"
@@ -29,6 +31,129 @@ static SSL_CTX *make_ssl_ctx(const char *cert, const char *key)
     }
     h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols); /* h2, then http/1.1 */
     return ctx;
+}
+
+/* Reads a small file whole into buf (NUL-terminated). Returns its length, or -1 after printing why. */
+static ssize_t read_small_file(const char *what, const char *path, char *buf, size_t bufsz)
+{
+    FILE *fp = fopen(path, "r");
+    size_t n = fp != NULL ? fread(buf, 1, bufsz - 1, fp) : 0;
+    bool bad = fp == NULL || ferror(fp) || n == bufsz - 1;
+    if (fp != NULL)
+        fclose(fp);
+    if (bad) {
+        fprintf(stderr, "gateway: cannot read the %s file %s%s\n", what, path, n == bufsz - 1 ? ": too large" : "");
+        return -1;
+    }
+    buf[n] = '\0';
+    return (ssize_t)n;
+}
+
+/* The HS256 secret: NOTIGATE_JWT_SECRET, or the file --jwt-secret-file names (never a flag's value: ps shows those).
+ * The variable's value is wiped from the environment once copied. Returns 1 with the secret in keys, 0 when none is
+ * configured, -1 after printing why it cannot be used. */
+static int load_secret(auth_keys_t *keys, const char *file)
+{
+    char *env = getenv("NOTIGATE_JWT_SECRET"), buf[AUTH_SECRET_MAX + 4], err[160];
+    bool from_env = env != NULL && env[0] != '\0';
+    if (from_env && file[0] != '\0') {
+        fprintf(stderr, "gateway: the JWT secret is given twice (NOTIGATE_JWT_SECRET and --jwt-secret-file): give one\n");
+        return -1;
+    }
+    if (!from_env && file[0] == '\0')
+        return 0;
+    int rv;
+    if (from_env) {
+        rv = auth_keys_set_secret(keys, env, strlen(env), err, sizeof(err));
+        OPENSSL_cleanse(env, strlen(env)); /* out of /proc/<pid>/environ */
+    } else {
+        ssize_t n = read_small_file("JWT secret", file, buf, sizeof(buf));
+        if (n < 0)
+            return -1;
+        rv = auth_keys_set_secret(keys, buf, (size_t)n, err, sizeof(err));
+        OPENSSL_cleanse(buf, sizeof(buf));
+    }
+    if (rv != 0) {
+        fprintf(stderr, "gateway: %s (%s); make one with: head -c 32 /dev/urandom | base64\n", err,
+                from_env ? "NOTIGATE_JWT_SECRET" : file);
+        return -1;
+    }
+    return 1;
+}
+
+/* Authentication: on whenever a secret is configured; without one only with --insecure-no-auth. Returns 0 or -1. */
+static int setup_auth(gateway_t *gw)
+{
+    const gateway_config_t *cfg = &gw->cfg;
+    int has = load_secret(&gw->auth, cfg->jwt_secret_file);
+    if (has < 0)
+        return -1;
+    if (has == 0) {
+        if (!cfg->insecure_no_auth) {
+            fprintf(stderr, "gateway: no JWT secret: set NOTIGATE_JWT_SECRET or --jwt-secret-file (NOTIGATE_JWT_SECRET_FILE), "
+                            "at least %d bytes; or run without authentication with --insecure-no-auth (never in production)\n",
+                    AUTH_SECRET_MIN);
+            return -1;
+        }
+        log_warn("AUTHENTICATION IS OFF (--insecure-no-auth): anyone can read and write every user's notifications", NULL);
+        return 0;
+    }
+    if (cfg->insecure_no_auth)
+        log_warn("--insecure-no-auth ignored: a JWT secret is configured, so authentication is on", NULL);
+    if (cfg->api_keys_file[0] != '\0') {
+        static char buf[256 * 1024];
+        char err[160];
+        ssize_t n = read_small_file("API keys", cfg->api_keys_file, buf, sizeof(buf));
+        if (n < 0)
+            return -1;
+        int rv = auth_keys_load_api_keys(&gw->auth, buf, (size_t)n, err, sizeof(err));
+        OPENSSL_cleanse(buf, (size_t)n);
+        if (rv != 0) {
+            fprintf(stderr, "gateway: API keys file %s: %s\n", cfg->api_keys_file, err);
+            return -1;
+        }
+    }
+    log_info("authentication on", "jwt=HS256 api_keys=%zu", gw->auth.napi_keys);
+    return 0;
+}
+
+/* gateway mint-token: prints a token signed with the gateway's secret, for scripts and tests. */
+static int mint_main(int argc, char **argv)
+{
+    static auth_keys_t keys;
+    const char *sub = "", *scope = "", *file = "";
+    int64_t ttl = 3600;
+    config_option_t options[] = {
+        {"sub", "NOTIGATE_TOKEN_SUB", CONFIG_STRING, &sub, 0, 0, "the user id the token is for (required)"},
+        {"scope", "NOTIGATE_TOKEN_SCOPE", CONFIG_STRING, &scope, 0, 0, "space-separated scopes, e.g. publish"},
+        {"ttl", "NOTIGATE_TOKEN_TTL", CONFIG_INT, &ttl, 1, 366 * 86400, "seconds until the token expires"},
+        {"jwt-secret-file", "NOTIGATE_JWT_SECRET_FILE", CONFIG_STRING, &file, 0, 0,
+         "file holding the secret (or the variable NOTIGATE_JWT_SECRET), as the gateway takes it"},
+        {NULL}};
+    config_result_t rv = config_parse("gateway mint-token",
+                                      "Prints a JWT (HS256) for --sub signed with the gateway's secret, valid for --ttl seconds.",
+                                      options, argc, argv);
+    if (rv != CONFIG_OK)
+        return rv == CONFIG_EXIT_SUCCESS ? 0 : 2;
+    if (sub[0] == '\0') {
+        fprintf(stderr, "gateway mint-token: --sub is required (try --help)\n");
+        return 2;
+    }
+    int has = load_secret(&keys, file);
+    if (has <= 0) {
+        if (has == 0)
+            fprintf(stderr, "gateway mint-token: no secret: set NOTIGATE_JWT_SECRET or --jwt-secret-file\n");
+        return 2;
+    }
+    char token[AUTH_TOKEN_MAX];
+    int n = auth_mint(keys.secret, keys.secret_len, sub, scope, (int64_t)time(NULL), ttl, token, sizeof(token));
+    auth_keys_dispose(&keys);
+    if (n < 0) {
+        fprintf(stderr, "gateway mint-token: --sub must be 1-64 characters of A-Z a-z 0-9 _ . -, --scope printable ASCII\n");
+        return 2;
+    }
+    printf("%s\n", token);
+    return 0;
 }
 
 /* The built-in route table, or the one in --routes. */
@@ -83,6 +208,8 @@ int main(int argc, char **argv)
 {
     static gateway_t gw;
     gateway_config_t *cfg = &gw.cfg;
+    if (argc > 1 && strcmp(argv[1], "mint-token") == 0)
+        return mint_main(argc - 1, argv + 1);
     *cfg = (gateway_config_t){.listen = "0.0.0.0:8080",
                               .tls_listen = "",
                               .tls_cert = "",
@@ -109,7 +236,9 @@ int main(int argc, char **argv)
                                         .ws_message_rate = 20,
                                         .ws_message_burst = 40,
                                         .table_size = 65536,
-                                        .cors_origins = ""}};
+                                        .cors_origins = ""},
+                              .jwt_secret_file = "",
+                              .api_keys_file = ""};
     config_option_t options[] = {
         {"listen", NULL, CONFIG_STRING, &cfg->listen, 0, 0, "host:port for HTTP/1.1 and cleartext HTTP/2 (\"\" for none)"},
         {"tls-listen", NULL, CONFIG_STRING, &cfg->tls_listen, 0, 0,
@@ -158,12 +287,22 @@ int main(int argc, char **argv)
          "HTTP/1.1: a connection whose request has not fully arrived within this is closed (slow clients)"},
         {"http2-idle-timeout-ms", NULL, CONFIG_INT, &cfg->http2_idle_timeout_ms, 100, 600000,
          "HTTP/2: a connection with no request in flight for this long is closed"},
+        {"jwt-secret-file", "NOTIGATE_JWT_SECRET_FILE", CONFIG_STRING, &cfg->jwt_secret_file, 0, 0,
+         "file holding the JWT (HS256) secret, at least 32 bytes; or put it in the variable NOTIGATE_JWT_SECRET (no flag "
+         "takes the secret itself: ps would show it). With a secret, every user route needs a token"},
+        {"api-keys-file", "NOTIGATE_API_KEYS_FILE", CONFIG_STRING, &cfg->api_keys_file, 0, 0,
+         "publisher API keys, one a line (Authorization: Bearer KEY or X-API-Key: KEY)"},
+        {"insecure-no-auth", "NOTIGATE_INSECURE_NO_AUTH", CONFIG_BOOL, &cfg->insecure_no_auth, 0, 1,
+         "run with no authentication at all when no secret is configured (local experiments only)"},
         {"shutdown-timeout-ms", NULL, CONFIG_INT, &cfg->shutdown_timeout_ms, 0, 600000,
          "on SIGTERM, how long to finish requests in flight"},
         {NULL}};
 
     int exit_code = config_init_process(
-        "gateway", "HTTP/1.1 + HTTP/2 gateway of notigate: REST API in front of the notifier and history-svc workers.", options,
+        "gateway",
+        "HTTP/1.1 + HTTP/2 gateway of notigate: REST API in front of the notifier and history-svc workers.\n"
+        "`gateway mint-token --help`: make a token for a user.",
+        options,
         argc, argv);
     if (exit_code >= 0)
         return exit_code;
@@ -180,6 +319,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "gateway: %s\n", err);
         return 2;
     }
+    if (setup_auth(&gw) != 0)
+        return 2;
     worker_block_signals(); /* before any thread exists, so that only sigwait below sees SIGTERM */
 
     gw.started_at_ms = clock_wall_ms();
@@ -234,6 +375,7 @@ int main(int argc, char **argv)
     bool closed = upstream_destroy(gw.notifier) == 0 && upstream_destroy(gw.history) == 0;
     for (size_t k = 0; closed && k < gw.routes.nkinds; ++k)
         closed = upstream_destroy(gw.routed[k]) == 0;
+    auth_keys_dispose(&gw.auth);
     log_info("gateway stopped", NULL);
     return 0;
 }

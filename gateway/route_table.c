@@ -13,7 +13,8 @@ static int add_kind(route_table_t *t, const char *name, const char *address)
     return (int)t->nkinds++;
 }
 
-static void add_route(route_table_t *t, const char *method, const char *path, int kind, uint32_t timeout_ms, bool retry)
+static void add_route(route_table_t *t, const char *method, const char *path, int kind, uint32_t timeout_ms, bool retry,
+                      route_auth_t auth)
 {
     route_entry_t *e = &t->entries[t->n++];
     memset(e, 0, sizeof(*e));
@@ -23,6 +24,7 @@ static void add_route(route_table_t *t, const char *method, const char *path, in
     e->kind = kind;
     e->timeout_ms = timeout_ms;
     e->retry = retry;
+    e->auth = auth;
 }
 
 void route_table_builtin(route_table_t *t, const char *orders_address)
@@ -30,10 +32,10 @@ void route_table_builtin(route_table_t *t, const char *orders_address)
     memset(t, 0, sizeof(*t));
     int orders = add_kind(t, "orders", orders_address);
     /* every orders operation is idempotent by request id: a resend to another replica applies nothing twice */
-    add_route(t, "POST", "/v1/orders", orders, 2000, true);
-    add_route(t, "GET", "/v1/orders/", orders, 1000, true);
-    add_route(t, "GET", "/v1/inventory", orders, 1000, true);
-    add_route(t, "PUT", "/v1/inventory/", orders, 1000, true);
+    add_route(t, "POST", "/v1/orders", orders, 2000, true, ROUTE_AUTH_OWNER);
+    add_route(t, "GET", "/v1/orders/", orders, 1000, true, ROUTE_AUTH_OWNER);
+    add_route(t, "GET", "/v1/inventory", orders, 1000, true, ROUTE_AUTH_PUBLIC); /* stock levels, as a shop shows them */
+    add_route(t, "PUT", "/v1/inventory/", orders, 1000, true, ROUTE_AUTH_PUBLISHER);
 }
 
 #define FAIL(...)                                                                                                                  \
@@ -72,7 +74,7 @@ int route_table_parse(route_table_t *t, const char *json, size_t len, char *err,
     {
         json_t *method = json_object_get(v, "method"), *path = json_object_get(v, "path"), *kind = json_object_get(v, "kind"),
                *upstream = json_object_get(v, "upstream"), *timeout = json_object_get(v, "timeout_ms"),
-               *retry = json_object_get(v, "retry");
+               *retry = json_object_get(v, "retry"), *auth = json_object_get(v, "auth");
         if (!json_is_object(v) || !json_is_string(path) || json_string_value(path)[0] != '/' ||
             json_string_length(path) >= sizeof(nt.entries[0].path))
             FAIL("route %zu: needs a \"path\" starting with /", i);
@@ -85,6 +87,20 @@ int route_table_parse(route_table_t *t, const char *json, size_t len, char *err,
             FAIL("route %zu (%s): \"timeout_ms\" must be 1-600000", i, json_string_value(path));
         if (retry != NULL && !json_is_boolean(retry))
             FAIL("route %zu (%s): \"retry\" must be true or false", i, json_string_value(path));
+        static const char *auth_names[] = {"publisher", "public", "user", "owner"};
+        route_auth_t policy = ROUTE_AUTH_PUBLISHER;
+        if (auth != NULL && upstream != NULL)
+            FAIL("route %zu (%s): upstream routes are proxied as they are: \"auth\" applies to worker routes only", i,
+                 json_string_value(path));
+        if (auth != NULL) {
+            size_t a = 0;
+            while (a < 4 && !(json_is_string(auth) && strcmp(json_string_value(auth), auth_names[a]) == 0))
+                ++a;
+            if (a == 4)
+                FAIL("route %zu (%s): \"auth\" must be \"public\", \"user\", \"publisher\" or \"owner\"", i,
+                     json_string_value(path));
+            policy = (route_auth_t)a;
+        }
         int k = -1;
         if (kind != NULL) {
             for (size_t j = 0; j < nt.nkinds && json_is_string(kind); ++j)
@@ -99,7 +115,7 @@ int route_table_parse(route_table_t *t, const char *json, size_t len, char *err,
             FAIL("route %zu (%s): \"upstream\" must be an http:// or https:// URL", i, json_string_value(path));
         }
         add_route(&nt, method != NULL ? json_string_value(method) : "*", json_string_value(path), k,
-                  timeout != NULL ? (uint32_t)json_integer_value(timeout) : 1000, retry == NULL || json_is_true(retry));
+                  timeout != NULL ? (uint32_t)json_integer_value(timeout) : 1000, retry == NULL || json_is_true(retry), policy);
         if (k < 0) {
             snprintf(nt.entries[nt.n - 1].upstream, sizeof(nt.entries[0].upstream), "%s", json_string_value(upstream));
             nt.entries[nt.n - 1].prefix = true; /* h2o matches upstream paths by prefix */

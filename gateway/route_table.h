@@ -12,7 +12,12 @@
  *
  * A path ending in '/' matches everything below it; other paths match exactly. "method" defaults to any ("*");
  * timeout_ms to 1000; retry to true (the worker must then be idempotent by request id, as the orders worker is).
- * Upstream routes match by prefix, for every method. Pure functions: any thread.
+ * Upstream routes match by prefix, for every method.
+ *
+ * "auth" says who may use a worker route when authentication is on: "public" (anyone), "user" (any valid token or API
+ * key), "publisher" (an API key or a token with the publish scope; the default), or "owner" (a token whose sub is the
+ * "customer_id" of the request's JSON body, when it names one, and of the worker's answer, at the top or in its
+ * "order"; or a publisher). Upstream routes are proxied as they are: they take no "auth". Pure functions: any thread.
  */
 #ifndef NOTIGATE_ROUTE_TABLE_H
 #define NOTIGATE_ROUTE_TABLE_H
@@ -24,6 +29,8 @@
 #define ROUTE_TABLE_MAX 64
 #define ROUTE_KINDS_MAX 8
 
+typedef enum en_route_auth_t { ROUTE_AUTH_PUBLISHER = 0, ROUTE_AUTH_PUBLIC, ROUTE_AUTH_USER, ROUTE_AUTH_OWNER } route_auth_t;
+
 typedef struct st_route_entry_t {
     char method[16]; /* "*": any */
     char path[256];
@@ -32,6 +39,7 @@ typedef struct st_route_entry_t {
     char upstream[256]; /* kind -1: the upstream's URL */
     uint32_t timeout_ms;
     bool retry;
+    route_auth_t auth;
 } route_entry_t;
 
 typedef struct st_route_kind_t {

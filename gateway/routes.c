@@ -11,6 +11,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include "clock.h"
 #include "gateway.h"
 #include "http_parse.h"
@@ -42,6 +44,8 @@ struct st_pending_t {
     uint64_t before;
     uint64_t id;
     const route_entry_t *forward; /* ROUTE_FORWARD: the route taken */
+    bool check_owner;             /* ROUTE_AUTH_OWNER for a non-publisher: the answer must be the token's user's */
+    char owner[VALID_USER_ID_MAX + 1];
 };
 
 static const char *source_names[NSLOTS] = {"notifier", "history"};
@@ -145,6 +149,132 @@ static void write_list(json_out_t *o, const proto_notification_t *const *items, 
         json_out_notification(o, items[i]);
     }
     json_out_lit(o, "]");
+}
+
+/* ---- authentication --------------------------------------------------------------------------------------------- */
+
+static void check_token(gateway_t *gw, const char *token, size_t len, auth_principal_t *a)
+{
+    a->present = true;
+    a->result = auth_verify(gw->auth.secret, gw->auth.secret_len, token, len, (int64_t)time(NULL), &a->claims);
+    a->valid = a->result == AUTH_OK;
+    a->publisher = a->valid && (a->claims.scopes & AUTH_SCOPE_PUBLISH) != 0;
+}
+
+void gateway_authenticate_token(gateway_t *gw, const char *token, size_t len, auth_principal_t *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->off = gw->auth.secret_len == 0;
+    check_token(gw, token, len, a);
+}
+
+static bool header_value(h2o_req_t *req, const h2o_token_t *token, const char *name, size_t name_len, h2o_iovec_t *v)
+{
+    ssize_t i = token != NULL ? h2o_find_header(&req->headers, token, -1) : h2o_find_header_by_str(&req->headers, name, name_len, -1);
+    if (i == -1)
+        return false;
+    *v = req->headers.entries[i].value;
+    return true;
+}
+
+void gateway_authenticate(gateway_t *gw, h2o_req_t *req, const char *query, size_t query_len, auth_principal_t *a)
+{
+    h2o_iovec_t v;
+    memset(a, 0, sizeof(*a));
+    if ((a->off = gw->auth.secret_len == 0))
+        return;
+    a->result = AUTH_MALFORMED;
+    if (header_value(req, H2O_TOKEN_AUTHORIZATION, NULL, 0, &v)) {
+        a->present = true;
+        if (v.len < 7 || strncasecmp(v.base, "Bearer ", 7) != 0)
+            return; /* another scheme: malformed */
+        const char *cred = v.base + 7;
+        size_t len = v.len - 7;
+        while (len > 0 && *cred == ' ')
+            ++cred, --len;
+        if (auth_api_key_valid(&gw->auth, cred, len)) {
+            a->valid = a->publisher = a->api_key = true;
+            a->result = AUTH_OK;
+        } else {
+            check_token(gw, cred, len, a);
+        }
+        return;
+    }
+    if (header_value(req, NULL, H2O_STRLIT("x-api-key"), &v)) {
+        a->present = true;
+        a->valid = a->publisher = a->api_key = auth_api_key_valid(&gw->auth, v.base, v.len);
+        if (a->valid)
+            a->result = AUTH_OK;
+        return;
+    }
+    char token[AUTH_TOKEN_MAX + 1];
+    int n = query_get(query, query_len, "token", token, sizeof(token));
+    if (n == -1)
+        return;
+    if (n < 0) {
+        a->present = true; /* too long or badly escaped */
+        return;
+    }
+    check_token(gw, token, (size_t)n, a);
+}
+
+int gateway_auth_check_any(const auth_principal_t *a)
+{
+    return a->off || a->valid ? 0 : 401;
+}
+
+int gateway_auth_check_user(const auth_principal_t *a, const char *user, size_t len)
+{
+    if (a->off)
+        return 0;
+    if (!a->valid)
+        return 401;
+    return !a->api_key && a->claims.sub_len == len && memcmp(a->claims.sub, user, len) == 0 ? 0 : 403;
+}
+
+int gateway_auth_check_publisher(const auth_principal_t *a)
+{
+    if (a->off)
+        return 0;
+    if (!a->valid)
+        return 401;
+    return a->publisher ? 0 : 403;
+}
+
+void gateway_respond_auth(gateway_thread_t *thread, h2o_req_t *req, route_t route, uint64_t started_us, const auth_principal_t *a,
+                          int status, const char *message)
+{
+    static const char realm[] = "Bearer realm=\"notigate\"";
+    if (status == 403) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                       H2O_STRLIT("Bearer realm=\"notigate\", error=\"insufficient_scope\""));
+        respond_error(thread, req, route, started_us, 403, "forbidden", "%s", message);
+        return;
+    }
+    if (!a->present) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, realm, sizeof(realm) - 1);
+        respond_error(thread, req, route, started_us, 401, "unauthorized",
+                      "a token is required: Authorization: Bearer <token> (or ?token=<token>)");
+        return;
+    }
+    const char *code = a->result == AUTH_EXPIRED ? "token_expired" : (a->result == AUTH_NOT_YET_VALID ? "token_not_yet_valid" : "invalid_token");
+    const char *why = a->result == AUTH_MALFORMED ? "the credential is neither a valid token nor an API key" : auth_result_message(a->result);
+    h2o_iovec_t hdr = h2o_concat(&req->pool, h2o_iovec_init(realm, sizeof(realm) - 1), h2o_iovec_init(H2O_STRLIT(", error=\"invalid_token\"")));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, hdr.base, hdr.len);
+    respond_error(thread, req, route, started_us, 401, code, "%s", why);
+}
+
+/* Answers and returns true unless a may act as user. */
+static bool deny_user(gateway_thread_t *thread, h2o_req_t *req, route_t route, uint64_t started_us, const auth_principal_t *a,
+                      const char *user, size_t len)
+{
+    int st = gateway_auth_check_user(a, user, len);
+    if (st == 0)
+        return false;
+    gateway_respond_auth(thread, req, route, started_us, a, st,
+                         a->api_key ? "API keys publish; reading or marking a user's notifications needs that user's token"
+                                    : "the token is for another user");
+    return true;
 }
 
 /* ---- talking to workers ----------------------------------------------------------------------------------------- */
@@ -400,6 +530,27 @@ static int answer_readyz(pending_t *p)
     return ready ? 200 : 503;
 }
 
+/* The "customer_id" of a JSON object, or of its "order" object; NULL if there is none. */
+static const char *customer_of(json_t *root)
+{
+    json_t *c = json_object_get(root, "customer_id");
+    if (c == NULL)
+        c = json_object_get(json_object_get(root, "order"), "customer_id");
+    return json_string_value(c);
+}
+
+/* True if a worker's JSON answer names owner as its customer (fails closed: no customer, no JSON, not owned). */
+static bool answer_owned_by(const proto_reply_t *rep, const char *owner)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(rep->body.ptr, rep->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    const char *customer = customer_of(root);
+    bool owned = customer != NULL && strcmp(customer, owner) == 0;
+    if (root != NULL)
+        json_decref(root);
+    return owned;
+}
+
 /* A routed request: the worker's HTTP answer, or 503/502 JSON when there is none. */
 static int answer_forward(pending_t *p, const char **ctype)
 {
@@ -412,6 +563,11 @@ static int answer_forward(pending_t *p, const char **ctype)
     *ctype = "application/json";
     if (slot->result.outcome == UPSTREAM_OK && slot->result.rep.http_status != 0) {
         const proto_reply_t *rep = &slot->result.rep;
+        if (p->check_owner && rep->http_status >= 200 && rep->http_status < 300 && !answer_owned_by(rep, p->owner)) {
+            /* another customer's record (an order id or an Idempotency-Key of theirs): nothing of it goes out */
+            json_out_lit(o, "{\"error\":{\"code\":\"forbidden\",\"message\":\"this belongs to another customer\"}}");
+            return 403;
+        }
         json_out_raw(o, rep->body.ptr, rep->body.len);
         if (rep->content_type.len != 0 && rep->content_type.len < 64) {
             char *ct = h2o_mem_alloc_pool(&p->req->pool, rep->content_type.len + 1);
@@ -550,10 +706,16 @@ static int idempotency_rid(h2o_req_t *req, const char *scope, const char *name, 
     return 1;
 }
 
-static int handle_publish(gateway_thread_t *thread, h2o_req_t *req, uint64_t started_us)
+static int handle_publish(gateway_thread_t *thread, h2o_req_t *req, const auth_principal_t *a, uint64_t started_us)
 {
     publish_body_t body;
     api_error_t err;
+    int st = gateway_auth_check_publisher(a);
+    if (st != 0) {
+        gateway_respond_auth(thread, req, ROUTE_PUBLISH, started_us, a, st,
+                             "publishing needs an API key or a token with the publish scope");
+        return 0;
+    }
     if (publish_body_parse(&body, req->entity.base, req->entity.base != NULL ? req->entity.len : 0, &err) != 0) {
         respond_api_error(thread, req, ROUTE_PUBLISH, started_us, &err);
         return 0;
@@ -577,14 +739,18 @@ static int handle_publish(gateway_thread_t *thread, h2o_req_t *req, uint64_t sta
     return 0;
 }
 
-static int handle_list(gateway_thread_t *thread, h2o_req_t *req, route_t route, const char *user, size_t user_len,
-                       const char *query, size_t query_len, uint64_t started_us)
+static int handle_list(gateway_thread_t *thread, h2o_req_t *req, const auth_principal_t *a, route_t route, const char *user,
+                       size_t user_len, const char *query, size_t query_len, uint64_t started_us)
 {
     char userbuf[VALID_USER_ID_MAX + 2];
     api_error_t err;
     uint32_t limit;
     uint64_t before;
 
+    if (gateway_auth_check_any(a) != 0) {
+        gateway_respond_auth(thread, req, route, started_us, a, 401, "");
+        return 0;
+    }
     if (route == ROUTE_HYBRID) {
         int n = query_get(query, query_len, "user_id", userbuf, sizeof(userbuf));
         if (n < 0 || !valid_user_id(userbuf, (size_t)n)) {
@@ -595,6 +761,8 @@ static int handle_list(gateway_thread_t *thread, h2o_req_t *req, route_t route, 
         user = userbuf;
         user_len = (size_t)n;
     }
+    if (deny_user(thread, req, route, started_us, a, user, user_len))
+        return 0;
     if (list_params_parse(query, query_len, &limit, &before, &err) != 0) {
         respond_api_error(thread, req, route, started_us, &err);
         return 0;
@@ -610,8 +778,11 @@ static int handle_list(gateway_thread_t *thread, h2o_req_t *req, route_t route, 
     return 0;
 }
 
-static int handle_mark(gateway_thread_t *thread, h2o_req_t *req, const route_match_t *m, uint64_t started_us)
+static int handle_mark(gateway_thread_t *thread, h2o_req_t *req, const auth_principal_t *a, const route_match_t *m,
+                       uint64_t started_us)
 {
+    if (deny_user(thread, req, m->route, started_us, a, m->user_id, m->user_id_len))
+        return 0;
     pending_t *p = pending_new(thread, req, m->route, started_us);
     copy_user(p, m->user_id, m->user_id_len);
     p->id = m->id;
@@ -623,16 +794,64 @@ static int handle_mark(gateway_thread_t *thread, h2o_req_t *req, const route_mat
     return 0;
 }
 
-static int handle_forward(gateway_thread_t *thread, h2o_req_t *req, const route_entry_t *e, const char *path, size_t path_len,
-                          const char *query, size_t query_len, uint64_t started_us)
+/* Applies a routed entry's auth policy. Returns 0 to go on (*check_owner: the answer must be a's user's), or answers
+ * 401/403 and returns -1. */
+static int forward_auth(gateway_thread_t *thread, h2o_req_t *req, const route_entry_t *e, const auth_principal_t *a,
+                        uint64_t started_us, bool *check_owner)
+{
+    *check_owner = false;
+    int st = 0;
+    const char *why = "";
+    switch (e->auth) {
+    case ROUTE_AUTH_PUBLIC:
+        return 0;
+    case ROUTE_AUTH_USER:
+        st = gateway_auth_check_any(a);
+        break;
+    case ROUTE_AUTH_PUBLISHER:
+        st = gateway_auth_check_publisher(a);
+        why = "this needs an API key or a token with the publish scope";
+        break;
+    case ROUTE_AUTH_OWNER:
+        if ((st = gateway_auth_check_any(a)) != 0 || a->off || a->publisher)
+            break;
+        size_t len = req->entity.base != NULL ? req->entity.len : 0;
+        if (len != 0) {
+            json_error_t jerr;
+            json_t *root = json_loadb(req->entity.base, len, JSON_REJECT_DUPLICATES, &jerr);
+            json_t *c = json_object_get(root, "customer_id");
+            /* a body that is not JSON or names no customer is the worker's to refuse (400): it places nothing */
+            if (json_is_string(c) && strcmp(json_string_value(c), a->claims.sub) != 0) {
+                st = 403;
+                why = "customer_id must be the token's user";
+            }
+            if (root != NULL)
+                json_decref(root);
+        }
+        *check_owner = st == 0;
+        if (why[0] == '\0')
+            why = "this belongs to another customer";
+        break;
+    }
+    if (st == 0)
+        return 0;
+    gateway_respond_auth(thread, req, ROUTE_FORWARD, started_us, a, st, why);
+    return -1;
+}
+
+static int handle_forward(gateway_thread_t *thread, h2o_req_t *req, const auth_principal_t *a, const route_entry_t *e,
+                          const char *path, size_t path_len, const char *query, size_t query_len, uint64_t started_us)
 {
     gateway_t *gw = thread->gw;
     size_t body_len = req->entity.base != NULL ? req->entity.len : 0;
+    bool check_owner;
     if (body_len > PUBLISH_BODY_MAX) {
         respond_error(thread, req, ROUTE_FORWARD, started_us, 413, "payload_too_large", "request body is larger than %d bytes",
                       PUBLISH_BODY_MAX);
         return 0;
     }
+    if (forward_auth(thread, req, e, a, started_us, &check_owner) != 0)
+        return 0;
     const char *kind = gw->routes.kinds[e->kind].name;
     ssize_t hi = h2o_find_header_by_str(&req->headers, H2O_STRLIT("idempotency-key"), -1);
     proto_request_t preq = {.op = PROTO_OP_FORWARD,
@@ -650,6 +869,8 @@ static int handle_forward(gateway_thread_t *thread, h2o_req_t *req, const route_
         preq.idempotency_key = (proto_str_t){req->headers.entries[hi].value.base, req->headers.entries[hi].value.len};
     pending_t *p = pending_new(thread, req, ROUTE_FORWARD, started_us);
     p->forward = e;
+    if ((p->check_owner = check_owner))
+        memcpy(p->owner, a->claims.sub, a->claims.sub_len + 1);
     pending_ask(p, 0, thread->routed[e->kind], &preq, e->timeout_ms, keyed == 1, e->retry);
     pending_go(p);
     return 0;
@@ -674,6 +895,7 @@ int gateway_on_req(h2o_handler_t *self, h2o_req_t *req)
     const char *q = memchr(path, '?', path_len);
     route_match_t m;
     api_error_t err;
+    auth_principal_t auth;
 
     if (q != NULL) {
         query = q + 1;
@@ -687,8 +909,10 @@ int gateway_on_req(h2o_handler_t *self, h2o_req_t *req)
     route_t route = routed != NULL || allow[0] != '\0' ? ROUTE_FORWARD : (matched == 0 ? m.route : ROUTE_NOT_FOUND);
     if (guard_on_req(thread, req, route, query, query_len, started_us)) /* limits, CORS: answered if refused */
         return 0;
-    if (routed != NULL)
-        return handle_forward(thread, req, routed, path, path_len, query, query_len, started_us);
+    if (routed != NULL) {
+        gateway_authenticate(thread->gw, req, query, query_len, &auth);
+        return handle_forward(thread, req, &auth, routed, path, path_len, query, query_len, started_us);
+    }
     if (allow[0] != '\0') {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, h2o_strdup(&req->pool, allow, SIZE_MAX).base,
                        strlen(allow));
@@ -715,13 +939,24 @@ int gateway_on_req(h2o_handler_t *self, h2o_req_t *req)
 
     switch (m.route) {
     case ROUTE_PUBLISH:
-        return handle_publish(thread, req, started_us);
     case ROUTE_LIST:
     case ROUTE_HYBRID:
-        return handle_list(thread, req, m.route, m.user_id, m.user_id_len, query, query_len, started_us);
     case ROUTE_MARK_READ:
     case ROUTE_MARK_ALL_READ:
-        return handle_mark(thread, req, &m, started_us);
+        gateway_authenticate(thread->gw, req, query, query_len, &auth);
+        break;
+    default:
+        break;
+    }
+    switch (m.route) {
+    case ROUTE_PUBLISH:
+        return handle_publish(thread, req, &auth, started_us);
+    case ROUTE_LIST:
+    case ROUTE_HYBRID:
+        return handle_list(thread, req, &auth, m.route, m.user_id, m.user_id_len, query, query_len, started_us);
+    case ROUTE_MARK_READ:
+    case ROUTE_MARK_ALL_READ:
+        return handle_mark(thread, req, &auth, &m, started_us);
     case ROUTE_READYZ:
         return handle_readyz(thread, req, started_us);
     case ROUTE_HEALTHZ:

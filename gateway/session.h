@@ -18,6 +18,7 @@
 #include <h2o.h>
 #include <h2o/multithread.h>
 #include "quota.h"
+#include "auth.h"
 #include "proto.h"
 #include "strmap.h"
 #include "upstream.h"
@@ -34,7 +35,7 @@ typedef enum en_session_proto_t { SESSION_NATIVE = 0, SESSION_SOCKETIO = 1 } ses
 #define SESSION_CLOSE_NORMAL 1000
 #define SESSION_CLOSE_GOING_AWAY 1001  /* the gateway stops */
 #define SESSION_CLOSE_UNSUPPORTED 1003 /* binary frames */
-#define SESSION_CLOSE_POLICY 1008      /* heartbeat lost (a session over its send queue's bound is cut without a close frame) */
+#define SESSION_CLOSE_POLICY 1008      /* heartbeat lost, token expired (over the send queue's bound: cut, no close frame) */
 #define SESSION_CLOSE_TOO_BIG 1009     /* a message over the size limit (ws_conn closes with it) */
 #define SESSION_CLOSE_TRY_AGAIN 1013   /* the history needed to resume is not reachable now: reconnect with since */
 
@@ -76,11 +77,13 @@ struct st_session_t {
             bool has_since;
             size_t user_len;
             char user[VALID_USER_ID_MAX + 1];
+            auth_principal_t auth; /* the upgrade's credential, if any (CONNECT's auth.token replaces it) */
         } * query; /* user_id and since from the handshake's query, used at CONNECT: allocated until connected */
     } sio;
     bool has_user_slot; /* holds one of the sessions of the user of user_slot (the limit per user, guard.c) */
     quota_key_t user_slot;
     quota_bucket_t msg_bucket; /* the messages per second the client may send */
+    int64_t auth_exp; /* the session's token expires then (seconds since the epoch): closed at the next heartbeat; 0 none */
     uint64_t last_seen_us, ping_sent_us;
     uint64_t close_deadline_us;
     /* notifications */

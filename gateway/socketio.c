@@ -9,7 +9,9 @@
  * Events: join (a username, or {username, room}), send_message ({message} or a string), leave; the server emits
  * user_joined, online_users, new_message, user_left, notification and error, with the seed's payloads. An event
  * sent with an acknowledgement gets [{"ok":true,...}] or [{"ok":false,"error":{code,message}}]. The user whose
- * notifications the socket receives comes from auth {user_id, since} or from the query's user_id and since.
+ * notifications the socket receives comes from auth {user_id, since} or from the query's user_id and since. With
+ * authentication on, CONNECT needs a token (auth.token, or one given with the upgrade: Authorization header or the
+ * query's token), for that user if one is named; a bad one is answered CONNECT_ERROR 44{"message","data":{"code"}}.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -42,9 +44,10 @@ void socketio_send_connect(session_t *s)
     json_out_dispose(&o);
 }
 
-/* CONNECT_ERROR with a message (the client's connect_error event), for the namespace nsp ("/name", or empty for the
- * default one): a client ignores a CONNECT_ERROR that does not name the namespace it connects to. */
-static void connect_error(session_t *s, const char *nsp, size_t nsp_len, const char *message)
+/* CONNECT_ERROR with a message (the client's connect_error event: err.message) and, if code is not NULL, data {code}
+ * (err.data), for the namespace nsp ("/name", or empty for the default one): a client ignores a CONNECT_ERROR that
+ * does not name the namespace it connects to. */
+static void connect_error_code(session_t *s, const char *nsp, size_t nsp_len, const char *code, const char *message)
 {
     json_out_t o = {NULL};
     json_out_lit(&o, "44");
@@ -54,9 +57,55 @@ static void connect_error(session_t *s, const char *nsp, size_t nsp_len, const c
     }
     json_out_lit(&o, "{\"message\":");
     json_out_str(&o, message, strlen(message));
+    if (code != NULL) {
+        json_out_lit(&o, ",\"data\":{\"code\":");
+        json_out_str(&o, code, strlen(code));
+        json_out_lit(&o, "}");
+    }
     json_out_lit(&o, "}");
     send_packet(s, "", o.buf, o.len);
     json_out_dispose(&o);
+}
+
+static void connect_error(session_t *s, const char *nsp, size_t nsp_len, const char *message)
+{
+    connect_error_code(s, nsp, nsp_len, NULL, message);
+}
+
+/* Who connects: the token of CONNECT's auth.token if there is one, else the upgrade's credential; user (if any) must be
+ * its user. Returns 0, or answers CONNECT_ERROR and returns -1: nothing of the user is ever sent then. */
+static int connect_auth(session_t *s, json_t *auth, const char *user, size_t user_len)
+{
+    gateway_t *gw = s->thread->gw;
+    auth_principal_t a = s->sio.query->auth; /* the query lives until connected */
+    json_t *tok = json_object_get(auth, "token");
+    char message[160];
+    if (gw->auth.secret_len == 0)
+        return 0;
+    if (tok != NULL && !json_is_null(tok)) {
+        if (!json_is_string(tok)) {
+            connect_error_code(s, "", 0, "invalid_token", "auth.token must be a string");
+            return -1;
+        }
+        gateway_authenticate_token(gw, json_string_value(tok), json_string_length(tok), &a);
+    }
+    if (!a.present) {
+        connect_error_code(s, "", 0, "unauthorized", "a token is required: connect with auth: {token}");
+        return -1;
+    }
+    if (!a.valid) {
+        const char *code = a.result == AUTH_EXPIRED ? "token_expired"
+                                                    : (a.result == AUTH_NOT_YET_VALID ? "token_not_yet_valid" : "invalid_token");
+        snprintf(message, sizeof(message), "%s", auth_result_message(a.result));
+        connect_error_code(s, "", 0, code, message);
+        return -1;
+    }
+    if (user_len != 0 && gateway_auth_check_user(&a, user, user_len) != 0) {
+        connect_error_code(s, "", 0, "forbidden", "the token is for another user");
+        return -1;
+    }
+    s->auth_exp = a.valid && !a.api_key ? a.claims.exp : 0;
+    return 0;
 }
 
 void socketio_on_open(session_t *s)
@@ -140,6 +189,8 @@ static void on_connect(session_t *s, const char *data, size_t len)
             since = (uint64_t)json_integer_value(si);
         }
     }
+    if (connect_auth(s, auth, user, user_len) != 0)
+        goto Exit;
     if (user_len != 0 && s->user_len == 0 && session_claim_user(s, user, user_len) != 0) {
         connect_error(s, "", 0, "too many sessions: this user has all the sessions allowed open; close one first");
         goto Exit;

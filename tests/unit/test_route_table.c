@@ -87,6 +87,32 @@ START_TEST(builtin)
     ck_assert(e->prefix && e->retry);
     for (size_t i = 0; i < t.n; ++i)
         ck_assert_msg(t.entries[i].kind == 0 && t.entries[i].upstream[0] == '\0', "entry %zu", i);
+    /* who may use them: orders by their customer, stock levels by anyone, stock changes by publishers */
+    ck_assert_int_eq(t.entries[0].auth, ROUTE_AUTH_OWNER);
+    ck_assert_int_eq(t.entries[1].auth, ROUTE_AUTH_OWNER);
+    ck_assert_int_eq(t.entries[2].auth, ROUTE_AUTH_PUBLIC);
+    ck_assert_int_eq(t.entries[3].auth, ROUTE_AUTH_PUBLISHER);
+}
+END_TEST
+
+START_TEST(parse_auth)
+{
+    route_table_t t;
+    parse_ok(&t, "{\"kinds\":{\"k\":\"tcp://127.0.0.1:1\"},\"routes\":["
+                 "{\"path\":\"/a\",\"kind\":\"k\"},{\"path\":\"/b\",\"kind\":\"k\",\"auth\":\"public\"},"
+                 "{\"path\":\"/c\",\"kind\":\"k\",\"auth\":\"user\"},{\"path\":\"/d\",\"kind\":\"k\",\"auth\":\"owner\"},"
+                 "{\"path\":\"/e\",\"kind\":\"k\",\"auth\":\"publisher\"}]}");
+    ck_assert_int_eq(t.entries[0].auth, ROUTE_AUTH_PUBLISHER); /* the default: the safe one */
+    ck_assert_int_eq(t.entries[1].auth, ROUTE_AUTH_PUBLIC);
+    ck_assert_int_eq(t.entries[2].auth, ROUTE_AUTH_USER);
+    ck_assert_int_eq(t.entries[3].auth, ROUTE_AUTH_OWNER);
+    ck_assert_int_eq(t.entries[4].auth, ROUTE_AUTH_PUBLISHER);
+    assert_parse_error("{\"kinds\":{\"k\":\"tcp://h:1\"},\"routes\":[{\"path\":\"/a\",\"kind\":\"k\",\"auth\":\"admin\"}]}",
+                       "\"auth\" must be \"public\", \"user\", \"publisher\" or \"owner\"");
+    assert_parse_error("{\"kinds\":{\"k\":\"tcp://h:1\"},\"routes\":[{\"path\":\"/a\",\"kind\":\"k\",\"auth\":true}]}",
+                       "\"auth\" must be");
+    assert_parse_error("{\"kinds\":{},\"routes\":[{\"path\":\"/u/\",\"upstream\":\"http://h/\",\"auth\":\"user\"}]}",
+                       "\"auth\" applies to worker routes only");
 }
 END_TEST
 
@@ -378,6 +404,7 @@ static Suite *route_table_suite(void)
     tcase_add_test(tc, allow_list);
     tcase_add_test(tc, parse_bounds);
     tcase_add_test(tc, parse_errors);
+    tcase_add_test(tc, parse_auth);
     suite_add_tcase(s, tc);
     return s;
 }
