@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -24,7 +25,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "auth.h"
 #include "harness.h"
+#include "valid.h"
 
 #ifndef NOTIGATE_GATEWAY_BIN
 #error "NOTIGATE_GATEWAY_BIN, NOTIGATE_NOTIFIER_BIN, NOTIGATE_HISTORY_BIN and NOTIGATE_ORDERS_BIN must name the binaries under test"
@@ -334,6 +337,12 @@ static harness_proc_t *start_proc(harness_t *h, harness_kind_t kind, const char 
         for (const char *const *a = h->opts.gateway_args; a != NULL && *a != NULL; ++a) {
             ck_assert_msg(argc < (int)(sizeof(argv) / sizeof(argv[0])) - 8, "harness: too many gateway arguments");
             argv[argc++] = (char *)*a;
+        }
+        if (h->opts.no_auth) {
+            argv[argc++] = "--insecure-no-auth";
+        } else {
+            argv[argc++] = "--jwt-secret-file";
+            argv[argc++] = h->jwt_secret_path;
         }
         if (h->opts.tls) {
             snprintf(tls_listen, sizeof(tls_listen), "127.0.0.1:%u", h->tls_port);
@@ -718,6 +727,50 @@ Failed:
     return dead != NULL ? 1 : -1;
 }
 
+/* A random secret for the system's gateways, in a file only the owner reads. */
+static void write_secret(harness_t *h)
+{
+    unsigned char raw[32];
+    ck_assert_msg(getrandom(raw, sizeof(raw), 0) == (ssize_t)sizeof(raw), "harness: getrandom failed");
+    for (size_t i = 0; i < sizeof(raw); ++i)
+        snprintf(h->jwt_secret + 2 * i, 3, "%02x", raw[i]);
+    snprintf(h->jwt_secret_path, sizeof(h->jwt_secret_path), "%s/jwt.secret", h->dir);
+    int fd = open(h->jwt_secret_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ck_assert_msg(fd >= 0, "harness: cannot write %s: %s", h->jwt_secret_path, strerror(errno));
+    ck_assert_msg(write(fd, h->jwt_secret, strlen(h->jwt_secret)) == (ssize_t)strlen(h->jwt_secret), "harness: short write");
+    close(fd);
+}
+
+const char *harness_token(const harness_t *h, char *buf, size_t bufsz, const char *sub, const char *scope, int ttl_s)
+{
+    int n = auth_mint((const uint8_t *)h->jwt_secret, strlen(h->jwt_secret), sub, scope, (int64_t)time(NULL), ttl_s, buf, bufsz);
+    ck_assert_msg(n > 0, "harness: cannot mint a token for \"%s\"", sub);
+    return buf;
+}
+
+/* The token a request needs (harness_req_t.token NULL): its user's, or a publisher's. */
+static void auto_token(const harness_t *h, const char *path, char *buf, size_t bufsz)
+{
+    char user[VALID_USER_ID_MAX + 1] = "";
+    const char *q = strchr(path, '?');
+    if (strncmp(path, "/v1/users/", 10) == 0) {
+        size_t n = strcspn(path + 10, "/?");
+        if (n < sizeof(user))
+            snprintf(user, sizeof(user), "%.*s", (int)n, path + 10);
+    } else if (q != NULL) {
+        const char *u = strstr(q, "user_id=");
+        if (u != NULL && (u[-1] == '?' || u[-1] == '&')) {
+            size_t n = strcspn(u + 8, "&");
+            if (n < sizeof(user))
+                snprintf(user, sizeof(user), "%.*s", (int)n, u + 8);
+        }
+    }
+    if (user[0] != '\0' && valid_user_id(user, strlen(user)))
+        harness_token(h, buf, bufsz, user, NULL, 3600);
+    else
+        harness_token(h, buf, bufsz, "harness", "publish", 3600);
+}
+
 harness_t *harness_start(const char *tcase, const harness_opts_t *opts)
 {
     harness_t *h = calloc(1, sizeof(*h));
@@ -737,6 +790,7 @@ harness_t *harness_start(const char *tcase, const harness_opts_t *opts)
         memset(h->started, 0, sizeof(h->started));
         if (h->opts.tls)
             make_certificate(h);
+        write_secret(h);
         int rv = try_start(h, why, sizeof(why));
         if (rv == 0)
             return h;
@@ -1216,6 +1270,13 @@ static void transfer_prepare(transfer_t *t, const harness_t *h, const harness_re
     }
     if (req->header != NULL)
         t->headers = curl_slist_append(t->headers, req->header);
+    if (req->token == NULL || req->token[0] != '\0') {
+        char token[1024], line[1100];
+        if (req->token == NULL)
+            auto_token(h, req->path, token, sizeof(token));
+        snprintf(line, sizeof(line), "Authorization: Bearer %s", req->token != NULL ? req->token : token);
+        t->headers = curl_slist_append(t->headers, line);
+    }
     t->headers = curl_slist_append(t->headers, "Expect:");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, t->headers);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);

@@ -65,6 +65,7 @@ typedef struct st_harness_opts_t {
     bool no_wait_ready;              /* return once the gateway answers /healthz instead of waiting for /readyz 200 */
     const char *const *gateway_args; /* NULL-terminated extra flags of every gateway of the system, or NULL (the
                                         harness passes --rate-limit 0: a later flag here wins) */
+    bool no_auth;                    /* --insecure-no-auth instead of the system's JWT secret */
 } harness_opts_t;
 
 /* One notifier, one history-svc, no orders replica, the gateway's default timeouts, no TLS, wait for /readyz. */
@@ -83,6 +84,8 @@ typedef struct st_harness_t {
     harness_proc_t procs[HARNESS_MAX_PROCS];
     size_t nprocs;
     unsigned started[HARNESS_NKINDS]; /* per kind, for process names */
+    char jwt_secret[65];              /* the gateways' HS256 secret (random per system), in jwt_secret_path */
+    char jwt_secret_path[384];
 } harness_t;
 
 /* ---- the runner ------------------------------------------------------------------------------------------------ */
@@ -94,7 +97,11 @@ int harness_main(Suite *suite);
 
 /* ---- systems --------------------------------------------------------------------------------------------------- */
 
-/* Starts redis-server (appendonly yes with appendfsync always: an acknowledged write survives a SIGKILL of Redis, which
+/* Every gateway runs with authentication on (--jwt-secret-file, a random secret per system) unless opts.no_auth, and
+ * requests carry a token chosen for them (see harness_req_t.token): tests that do not test authentication are written
+ * as if it were off.
+ *
+ * Starts redis-server (appendonly yes with appendfsync always: an acknowledged write survives a SIGKILL of Redis, which
  * Redis's default everysec does not promise; its own directory), the gateway, and the opts' worker replicas on free loopback
  * ports, and waits (up to 15 s) until /readyz is 200 (or only /healthz, with no_wait_ready) and every replica is connected.
  * The gateway always gets --orders-bind on a free port of its own (orders_port), whether or not orders replicas run.
@@ -186,7 +193,13 @@ typedef struct st_harness_req_t {
     size_t body_len;    /* 0: strlen(body) */
     long timeout_ms;    /* default 10000 */
     const char *header; /* one extra request header line ("Name: value"), or NULL */
+    /* The credential sent as Authorization: Bearer. NULL: a token the request needs, made by the harness: for the user
+     * a path (/v1/users/{user}/...) or query (user_id=) names, else a publisher's (sub "harness", scope publish).
+     * HARNESS_NO_TOKEN: none. Anything else is sent as it is. */
+    const char *token;
 } harness_req_t;
+
+#define HARNESS_NO_TOKEN "" /* harness_req_t.token: send no Authorization header */
 
 typedef struct st_harness_resp_t {
     long status;       /* 0 when no response arrived */
@@ -219,6 +232,10 @@ void harness_request_multiplexed(const harness_t *h, const harness_req_t *reqs, 
 typedef struct st_harness_async_t harness_async_t;
 harness_async_t *harness_request_start(const harness_t *h, const harness_req_t *req);
 harness_resp_t *harness_request_finish(harness_async_t *a);
+
+/* A token signed with h's secret for sub, with scope (NULL: none), expiring ttl_s seconds from now (negative: already
+ * expired), written into buf (1024 bytes are enough). Returns buf. Any thread. */
+const char *harness_token(const harness_t *h, char *buf, size_t bufsz, const char *sub, const char *scope, int ttl_s);
 
 /* ---- the API, asserted ----------------------------------------------------------------------------------------- */
 
