@@ -565,6 +565,8 @@ static int answer_forward(pending_t *p, const char **ctype)
         const proto_reply_t *rep = &slot->result.rep;
         if (p->check_owner && rep->http_status >= 200 && rep->http_status < 300 && !answer_owned_by(rep, p->owner)) {
             /* another customer's record (an order id or an Idempotency-Key of theirs): nothing of it goes out */
+            h2o_add_header(&p->req->pool, &p->req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                           H2O_STRLIT("Bearer realm=\"notigate\", error=\"insufficient_scope\""));
             json_out_lit(o, "{\"error\":{\"code\":\"forbidden\",\"message\":\"this belongs to another customer\"}}");
             return 403;
         }

@@ -965,6 +965,40 @@ int harness_stop(harness_t *h)
     return crashes;
 }
 
+int harness_run_gateway(const harness_t *h, const char *const *args, const char *const *env, char *out, size_t outsz,
+                        int timeout_ms)
+{
+    char bin[600], path[400];
+    const char *argv[32];
+    int argc = 0;
+    argv[argc++] = binary_of(HARNESS_GATEWAY, bin, sizeof(bin));
+    for (; args != NULL && *args != NULL && argc < 31; ++args)
+        argv[argc++] = *args;
+    argv[argc] = NULL;
+    snprintf(path, sizeof(path), "%s/run-gateway.%d.out", h->dir, (int)getpid());
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ck_assert_msg(fd >= 0, "harness: %s: %s", path, strerror(errno));
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execve(argv[0], (char *const *)argv, (char *const *)env);
+        _exit(127);
+    }
+    ck_assert_msg(pid > 0, "harness: fork: %s", strerror(errno));
+    harness_proc_t p = {.pid = pid, .owner = getpid()};
+    int status = harness_proc_wait(&p, timeout_ms);
+    if (status == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    ssize_t n = pread(fd, out, outsz - 1, 0);
+    out[n > 0 ? n : 0] = '\0';
+    close(fd);
+    return status;
+}
+
 /* ---- logs ------------------------------------------------------------------------------------------------------ */
 
 static void print_tail(const char *path, const char *label, int lines)
@@ -1201,10 +1235,11 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *userdata)
     harness_resp_t *r = userdata;
     size_t len = size * nitems;
     if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) /* a new response (after a 100 Continue, say) */
-        r->content_type[0] = r->allow[0] = r->x_partial[0] = '\0';
+        r->content_type[0] = r->allow[0] = r->x_partial[0] = r->www_authenticate[0] = '\0';
     header_value(r->content_type, sizeof(r->content_type), line, len, "content-type");
     header_value(r->allow, sizeof(r->allow), line, len, "allow");
     header_value(r->x_partial, sizeof(r->x_partial), line, len, "x-partial");
+    header_value(r->www_authenticate, sizeof(r->www_authenticate), line, len, "www-authenticate");
     return len;
 }
 
@@ -1268,8 +1303,13 @@ static void transfer_prepare(transfer_t *t, const harness_t *h, const harness_re
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, b);
         t->headers = curl_slist_append(t->headers, "Content-Type: application/json");
     }
-    if (req->header != NULL)
-        t->headers = curl_slist_append(t->headers, req->header);
+    for (const char *hl = req->header; hl != NULL && *hl != '\0';) {
+        size_t n = strcspn(hl, "\n");
+        char line[1024];
+        snprintf(line, sizeof(line), "%.*s", (int)n, hl);
+        t->headers = curl_slist_append(t->headers, line);
+        hl += n + (hl[n] == '\n');
+    }
     if (req->token == NULL || req->token[0] != '\0') {
         char token[1024], line[1100];
         if (req->token == NULL)

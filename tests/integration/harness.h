@@ -176,6 +176,12 @@ bool harness_log_contains(const harness_proc_t *p, const char *needle);
  * any other reply (an error, nil, no answer within 2 s). */
 long long harness_redis_int(const harness_t *h, const char *command);
 
+/* Runs the system's gateway binary with exactly args (NULL-terminated, after the program name) and environment env
+ * (NULL-terminated "NAME=value" entries, nothing else), waits up to timeout_ms for it to exit by itself, and returns its
+ * waitpid status (-1 if it was still running: then it is killed). Its output goes to out (NUL-terminated, truncated). */
+int harness_run_gateway(const harness_t *h, const char *const *args, const char *const *env, char *out, size_t outsz,
+                        int timeout_ms);
+
 /* ---- HTTP ------------------------------------------------------------------------------------------------------ */
 
 typedef enum en_harness_proto_t {
@@ -192,7 +198,7 @@ typedef struct st_harness_req_t {
     const char *body;   /* NULL: none */
     size_t body_len;    /* 0: strlen(body) */
     long timeout_ms;    /* default 10000 */
-    const char *header; /* one extra request header line ("Name: value"), or NULL */
+    const char *header; /* extra request header lines ("Name: value", several separated by '\n'), or NULL */
     /* The credential sent as Authorization: Bearer. NULL: a token the request needs, made by the harness: for the user
      * a path (/v1/users/{user}/...) or query (user_id=) names, else a publisher's (sub "harness", scope publish).
      * HARNESS_NO_TOKEN: none. Anything else is sent as it is. */
@@ -208,7 +214,7 @@ typedef struct st_harness_resp_t {
     char *body;        /* NUL-terminated */
     size_t body_len;
     json_t *json; /* the body parsed, NULL if it is not JSON */
-    char content_type[128], allow[128], x_partial[128];
+    char content_type[128], allow[128], x_partial[128], www_authenticate[128];
     double elapsed_ms; /* connect to last byte */
 } harness_resp_t;
 
