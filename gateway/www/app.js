@@ -1,9 +1,24 @@
 // The demo page: chat over the native WebSocket protocol (/v1/ws), live notifications for one user, and the merged
 // list from the REST API beside them. Reconnects with since=<last id> so that nothing published meanwhile is missed.
+// With the gateway's auth on, open it as /?token=<the user's token>[&publish_token=<a publisher's token>]: the token
+// goes with the WebSocket (its query: browsers cannot set headers there) and with every API call.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
 let ws = null, userId = '', lastId = 0, joined = null, retry = 500;
+const params = new URLSearchParams(location.search);
+const token = params.get('token') || '';
+const publishToken = params.get('publish_token') || token;
+const bearer = (t) => (t ? {authorization: `Bearer ${t}`} : {});
+
+// The token's user (its sub), to fill in the user to follow; '' if there is none.
+function tokenUser(t) {
+  try {
+    return JSON.parse(atob(t.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).sub || '';
+  } catch {
+    return '';
+  }
+}
 
 function item(list, html, cls) {
   const li = document.createElement('li');
@@ -30,8 +45,12 @@ function setStatus(on, detail) {
 
 function connect() {
   if (ws) { ws.onclose = null; ws.close(); }
+  const q = new URLSearchParams();
+  if (userId) q.set('user_id', userId);
+  if (userId && lastId) q.set('since', lastId);
+  if (token) q.set('token', token);
   let url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/ws`;
-  if (userId) url += `?user_id=${encodeURIComponent(userId)}` + (lastId ? `&since=${lastId}` : '');
+  if (q.toString() !== '') url += `?${q}`;
   ws = new WebSocket(url);
   ws.onopen = () => { retry = 500; };
   ws.onmessage = (ev) => onFrame(JSON.parse(ev.data));
@@ -83,8 +102,12 @@ function showOnline(names) {
 
 async function refreshMerged() {
   if (!userId) return;
-  const r = await fetch(`/v1/users/${encodeURIComponent(userId)}/notifications?limit=20`);
+  const r = await fetch(`/v1/users/${encodeURIComponent(userId)}/notifications?limit=20`, {headers: bearer(token)});
   const body = await r.json();
+  if (!r.ok) {
+    $('merged-meta').textContent = `error ${r.status}: ${body.error.message}`;
+    return;
+  }
   const list = $('merged');
   list.replaceChildren();
   for (const n of [...body.realtime].reverse()) item(list, [text(n.message), text(` #${n.id} realtime`, 'meta')], 'live');
@@ -108,14 +131,15 @@ $('user-form').onsubmit = (e) => {
   lastId = 0;
   $('live').replaceChildren();
   if (!$('publish-user').value) $('publish-user').value = userId;
-  connect();
+  if (token && !$('user-id').value) $('user-id').value = tokenUser(token);
+connect();
   refreshMerged();
 };
 $('publish-form').onsubmit = async (e) => {
   e.preventDefault();
   const r = await fetch('/v1/notifications', {
     method: 'POST',
-    headers: {'content-type': 'application/json'},
+    headers: {'content-type': 'application/json', ...bearer(publishToken)},
     body: JSON.stringify({user_id: $('publish-user').value.trim(), message: $('publish-message').value}),
   });
   const body = await r.json();
@@ -123,4 +147,5 @@ $('publish-form').onsubmit = async (e) => {
   if (r.ok) $('publish-message').value = '';
 };
 
+if (token && !$('user-id').value) $('user-id').value = tokenUser(token);
 connect();

@@ -1,6 +1,7 @@
 // The demo page (/ and /app.js) in headless Chromium (Debian's, driven by playwright-core): two tabs chat and see each
 // other online, one tab follows a user's notifications live while the test publishes over HTTP, with the page's CSP
-// in force and no console error.
+// in force and no console error. The gateway runs with auth on: each tab is opened with its user's token in the URL
+// (as scripts/run-local.sh prints them) and a publisher's token for the page's publish form.
 'use strict';
 
 const assert = require('node:assert/strict');
@@ -22,7 +23,7 @@ const ARGS = [
   '--disable-sync',
 ];
 
-const s = suite();
+const s = suite({ auth: true });
 let ctx = null,
   profile = null;
 
@@ -45,7 +46,7 @@ async function browser() {
 }
 
 // A new tab on the demo page, recording console errors, page errors, failed requests and CSP violations.
-async function openPage(context, problems, name) {
+async function openPage(context, problems, name, query = '') {
   const page = await context.newPage();
   await page.addInitScript(() => {
     window.__csp = [];
@@ -61,7 +62,7 @@ async function openPage(context, problems, name) {
   page.on('response', (r) => {
     if (r.status() >= 400) problems.push(`${name} HTTP ${r.status()} for ${r.url()}`);
   });
-  const res = await page.goto(s.sys.url + '/', { waitUntil: 'load' });
+  const res = await page.goto(s.sys.url + '/' + query, { waitUntil: 'load' });
   assert.equal(res.status(), 200);
   const csp = res.headers()['content-security-policy'];
   assert.match(csp, /default-src 'none'/);
@@ -82,8 +83,11 @@ s.test(
   async () => {
     const context = await browser();
     const problems = [];
-    const a = await openPage(context, problems, 'tab A');
-    const b = await openPage(context, problems, 'tab B');
+    const u = `webuser-${process.pid}`;
+    const pub = s.sys.token('web-publisher', { scope: 'publish', ttl: 600 });
+    const a = await openPage(context, problems, 'tab A', `?token=${s.sys.token(u)}`);
+    const b = await openPage(context, problems, 'tab B', `?token=${s.sys.token(`webben-${process.pid}`)}&publish_token=${pub}`);
+    assert.equal(await a.inputValue('#user-id'), u, "the token's user is filled in");
     const room = `web-${process.pid}`;
 
     // join with different names: each sees both online
@@ -115,8 +119,7 @@ s.test(
       await p.locator('#messages li', { hasText: 'Ben: hi Ann, Ben here' }).waitFor({ timeout: 5000 });
     }
 
-    // tab A follows user U (it reconnects with user_id and joins its room again)
-    const u = `webuser-${process.pid}`;
+    // tab A follows user U, its token's user (it reconnects with user_id and joins its room again)
     await a.fill('#user-id', u);
     await a.click('#connect');
     await a.waitForFunction((u) => document.getElementById('sid').textContent.includes(`user ${u}`), u, {

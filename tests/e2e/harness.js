@@ -15,6 +15,7 @@
 'use strict';
 
 const { spawn } = require('node:child_process');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -114,13 +115,16 @@ function freePort() {
 }
 
 class Child {
-  constructor(name, file, args, logPath) {
+  constructor(name, file, args, logPath, env = {}) {
     this.name = name;
     this.logPath = logPath;
     const fd = fs.openSync(logPath, 'a');
+    const base = { ...process.env };
+    delete base.NOTIGATE_JWT_SECRET;
+    delete base.NOTIGATE_JWT_SECRET_FILE;
     this.proc = spawn(file, args, {
       stdio: ['ignore', fd, fd],
-      env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL || 'info' },
+      env: { ...base, LOG_LEVEL: process.env.LOG_LEVEL || 'info', ...env },
     });
     fs.closeSync(fd);
     this.pid = this.proc.pid;
@@ -197,9 +201,11 @@ function redisPing(port, timeoutMs = 500) {
 
 class System {
   // opts: gatewayArgs (extra gateway flags), notifiers (replicas, default 1), notifierArgs, historyArgs, orders (orders
-  // replicas, default 0), ordersArgs
+  // replicas, default 0), ordersArgs, auth (default false: the gateway runs with --insecure-no-auth; true: with a random
+  // JWT secret, and sys.token() makes tokens; publish() and order() then send a publisher's)
   constructor(opts = {}) {
     this.opts = {
+      auth: false,
       gatewayArgs: [],
       notifiers: 1,
       notifierArgs: [],
@@ -211,6 +217,7 @@ class System {
     this.children = [];
     this.retired = []; // gateways stopped by restartGateway()
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'notigate-e2e.'));
+    this.secret = this.opts.auth ? crypto.randomBytes(32).toString('hex') : null;
     this.attempt = 0;
   }
 
@@ -306,10 +313,12 @@ class System {
       // unless a test sets one (gatewayArgs come after: a later flag wins)
       '--rate-limit',
       '0',
+      ...(this.opts.auth ? [] : ['--insecure-no-auth']),
       ...this.opts.gatewayArgs,
     ];
     this._gatewayLog = log('gateway');
-    this.children.push(new Child('gateway', bin('gateway'), this._gatewayArgs, this._gatewayLog));
+    this._gatewayEnv = this.opts.auth ? { NOTIGATE_JWT_SECRET: this.secret } : {};
+    this.children.push(new Child('gateway', bin('gateway'), this._gatewayArgs, this._gatewayLog, this._gatewayEnv));
     this.children.push(
       new Child(
         'history-svc',
@@ -403,7 +412,7 @@ class System {
     this.retired.push(old);
     old.name = `gateway (stopped by ${signal})`;
     const logPath = this._gatewayLog.replace(/\.log$/, `.restart${this.retired.length}.log`);
-    this.children.push(new Child('gateway', path.join(BIN_DIR, 'gateway'), this._gatewayArgs, logPath));
+    this.children.push(new Child('gateway', path.join(BIN_DIR, 'gateway'), this._gatewayArgs, logPath, this._gatewayEnv));
     await this.waitReady();
     return exit;
   }
@@ -464,13 +473,29 @@ class System {
     return m ? Number(m[1]) : NaN;
   }
 
+  // A JWT (HS256) for sub signed with the system's secret, made here with node's crypto (independently of the
+  // gateway's code): claims {sub, exp: now + ttl, scope?, nbf?} and any extra claims; alg overrides the header's.
+  token(sub, { scope, ttl = 600, nbf, claims = {}, alg = 'HS256', secret = this.secret } = {}) {
+    const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    const payload = { sub, exp: now + ttl, ...(scope ? { scope } : {}), ...(nbf !== undefined ? { nbf } : {}), ...claims };
+    const signing = `${b64({ alg, typ: 'JWT' })}.${b64(payload)}`;
+    if (alg === 'none') return `${signing}.`;
+    return `${signing}.${crypto.createHmac('sha256', secret).update(signing).digest('base64url')}`;
+  }
+
+  // The headers a publisher sends (none without auth).
+  publisherHeaders() {
+    return this.secret ? { authorization: `Bearer ${this.token('e2e-publisher', { scope: 'publish' })}` } : {};
+  }
+
   // POST /v1/notifications; resolves with the 201 body {id, user_id, ts} (throws on any other status).
   async publish(userId, message, kind) {
     const body = { user_id: userId, message };
     if (kind) body.kind = kind;
     const r = await fetch(`${this.url}/v1/notifications`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...this.publisherHeaders() },
       body: JSON.stringify(body),
     });
     const text = await r.text();
@@ -480,7 +505,7 @@ class System {
 
   // POST /v1/orders (the orders replicas must run: suite({ orders: 1 })); resolves with {status, body, text}.
   async order(order, { idempotencyKey } = {}) {
-    const headers = { 'content-type': 'application/json' };
+    const headers = { 'content-type': 'application/json', ...this.publisherHeaders() };
     if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
     const r = await fetch(`${this.url}/v1/orders`, { method: 'POST', headers, body: JSON.stringify(order) });
     const text = await r.text();
