@@ -2,6 +2,9 @@
 # deploy test: builds the images of docker-compose.yml, runs the whole stack with 3 history-svc, 2 notifier and 2
 # orders replicas under a project name of its own, and checks it from the host through the gateway's port published
 # on 127.0.0.1 (never a container address). Always tears the stack down (containers, network, volumes).
+# Auth is on, as an operator runs it: the test writes its own .env (a random NOTIGATE_JWT_SECRET, mode 0600, passed with
+# --env-file so that an operator's .env beside docker-compose.yml is left alone) and mints its tokens with the image's
+# `gateway mint-token`.
 #
 # Usage, from anywhere:  tests/deploy/deploy_test.sh          (ctest -L deploy runs it)
 # Needs: root (it starts a Docker engine and installs docker.io / docker-compose / curl from Debian if missing),
@@ -19,9 +22,12 @@ N_HISTORY=3 N_NOTIFIER=2 N_ORDERS=2 N_MESSAGES=30
 USERS=(alice bob carol)
 PROJECT=ngdeploy$$
 export NOTIGATE_TAG=${NOTIGATE_TAG:-deploy-test}
-DC=(docker-compose -f "$ROOT/docker-compose.yml" -p "$PROJECT")
 T0=$(date +%s)
 WORK=$(mktemp -d /tmp/notigate-deploy.XXXXXX)
+# the .env docker-compose.yml takes the secret from (README, Auth: how to make one)
+NOTIGATE_JWT_SECRET=$(/usr/bin/python3 -c 'import secrets; print(secrets.token_urlsafe(48))')
+(umask 077 && printf 'NOTIGATE_JWT_SECRET=%s\n' "$NOTIGATE_JWT_SECRET" >"$WORK/.env")
+DC=(docker-compose --env-file "$WORK/.env" -f "$ROOT/docker-compose.yml" -p "$PROJECT")
 checks=0
 
 log() { echo ">> [$(date +%T) +$(($(date +%s) - T0))s] $*" >&2; }
@@ -43,21 +49,26 @@ if ! docker image inspect debian:bookworm-slim >/dev/null 2>&1; then
     log "making the local base image debian:bookworm-slim (no registry here)"
     "$TOOLS/local-base-image.sh" --docker --tag debian:bookworm --tag debian:bookworm-slim
 fi
-/usr/bin/python3 "$TOOLS/compose-check.py" docker-compose.yml
+NOTIGATE_JWT_SECRET=$NOTIGATE_JWT_SECRET /usr/bin/python3 "$TOOLS/compose-check.py" docker-compose.yml
+# without a secret the file does not even resolve: the gateway never runs without auth by accident
+if env -u NOTIGATE_JWT_SECRET docker-compose --env-file /dev/null -f "$ROOT/docker-compose.yml" -p "$PROJECT" config >"$WORK/nosecret.txt" 2>&1; then
+    fail "docker-compose config accepted the file without NOTIGATE_JWT_SECRET"
+fi
+grep -q NOTIGATE_JWT_SECRET "$WORK/nosecret.txt" || fail "docker-compose's refusal does not name NOTIGATE_JWT_SECRET: $(cat "$WORK/nosecret.txt")"
 "${DC[@]}" config >/dev/null
 v2=
 if docker compose version >/dev/null 2>&1; then   # the v2 plugin, where installed, must accept the file too
-    docker compose -f "$ROOT/docker-compose.yml" -p "$PROJECT" config -q
+    docker compose --env-file "$WORK/.env" -f "$ROOT/docker-compose.yml" -p "$PROJECT" config -q
     v2=" and docker compose (v2) config"
 fi
-ok "docker-compose.yml passes compose-check.py, docker-compose config${v2}"
+ok "docker-compose.yml passes compose-check.py, docker-compose config${v2}; refused without NOTIGATE_JWT_SECRET"
 
 # a run killed outright (e.g. by ctest's timeout) cannot tear down: remove stacks whose test process is gone
 for p in $(docker ps -a --filter label=com.docker.compose.project --format '{{.Label "com.docker.compose.project"}}' | sort -u); do
     case $p in ngdeploy[0-9]*) ;; *) continue ;; esac
     kill -0 "${p#ngdeploy}" 2>/dev/null && continue
     log "removing the stack $p left by an earlier run"
-    timeout 120 docker-compose -f "$ROOT/docker-compose.yml" -p "$p" down -v --remove-orphans -t 2 >/dev/null 2>&1 || true
+    timeout 120 docker-compose --env-file "$WORK/.env" -f "$ROOT/docker-compose.yml" -p "$p" down -v --remove-orphans -t 2 >/dev/null 2>&1 || true
 done
 
 if [ -z "${NOTIGATE_PORT:-}" ]; then
@@ -99,6 +110,16 @@ for b in gateway notifier history-svc orders; do
 done
 [ "$(docker run --rm "notigate:$NOTIGATE_TAG" id -u)" != 0 ] || fail "the notigate image runs as root"
 ok "all four binaries run in the image, as a non-root user"
+
+# tokens, as an operator makes them: the image's gateway mint-token with the secret of .env (passed by name: not in ps)
+mint() {
+    NOTIGATE_JWT_SECRET=$NOTIGATE_JWT_SECRET docker run --rm -e NOTIGATE_JWT_SECRET "notigate:$NOTIGATE_TAG" gateway mint-token "$@" \
+        || fail "gateway mint-token $*"
+}
+PUB_TOKEN=$(mint --sub deploy-publisher --scope publish --ttl 3600)
+declare -A TOKEN
+for user in "${USERS[@]}"; do TOKEN[$user]=$(mint --sub "$user" --ttl 3600); done
+ok "tokens minted with the image's gateway mint-token"
 
 # ---- up --------------------------------------------------------------------------------------------------------
 log "up: project $PROJECT, gateway on $BASE, history-svc x$N_HISTORY, notifier x$N_NOTIFIER, orders x$N_ORDERS"
@@ -142,7 +163,7 @@ for i in $(seq 1 "$N_MESSAGES"); do
     user=${USERS[$((i % ${#USERS[@]}))]}
     msg="deploy test $PROJECT #$i"
     code=$(curl -s -o "$WORK/pub.json" -w '%{http_code}' --max-time 5 -H 'Content-Type: application/json' \
-        -d "{\"user_id\":\"$user\",\"message\":\"$msg\"}" "$BASE/v1/notifications" || true)
+        -H "Authorization: Bearer $PUB_TOKEN" -d "{\"user_id\":\"$user\",\"message\":\"$msg\"}" "$BASE/v1/notifications" || true)
     [ "$code" = 201 ] || fail "POST /v1/notifications #$i answered $code: $(cat "$WORK/pub.json")"
     id=$(/usr/bin/python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); assert r["user_id"] == sys.argv[2] and "ts" in r; print(r["id"])' \
         "$WORK/pub.json" "$user") || fail "POST #$i: unexpected body $(cat "$WORK/pub.json")"
@@ -155,7 +176,8 @@ ok "$N_MESSAGES POST /v1/notifications answered 201 with id, user_id and ts"
 # moment behind history-svc: retry a few seconds until every notification is realtime (both notifiers have it).
 fetch_and_compare() {
     for user in "${USERS[@]}"; do
-        code=$(curl -s -o "$WORK/list-$user.json" -w '%{http_code}' --max-time 5 "$BASE/v1/users/$user/notifications?limit=100" || true)
+        code=$(curl -s -o "$WORK/list-$user.json" -w '%{http_code}' --max-time 5 -H "Authorization: Bearer ${TOKEN[$user]}" \
+            "$BASE/v1/users/$user/notifications?limit=100" || true)
         [ "$code" = 200 ] || fail "GET /v1/users/$user/notifications answered $code: $(cat "$WORK/list-$user.json")"
     done
     /usr/bin/python3 - "$WORK" "${USERS[@]}" <<'PY'
@@ -194,6 +216,16 @@ done
 cat "$WORK/compare.txt"
 ok "GET /v1/users/{$(IFS=,; echo "${USERS[*]}")}/notifications lists all $N_MESSAGES notifications, once each, all realtime"
 
+# another user's token, no token: refused, and nothing of alice's in the answer
+code=$(curl -s -o "$WORK/other.json" -w '%{http_code}' --max-time 5 -H "Authorization: Bearer ${TOKEN[bob]}" "$BASE/v1/users/alice/notifications" || true)
+[ "$code" = 403 ] && ! grep -q "deploy test" "$WORK/other.json" || fail "alice's list with bob's token answered $code: $(cat "$WORK/other.json")"
+code=$(curl -s -o "$WORK/none.json" -w '%{http_code}' --max-time 5 "$BASE/v1/users/alice/notifications" || true)
+[ "$code" = 401 ] || fail "alice's list without a token answered $code: $(cat "$WORK/none.json")"
+code=$(curl -s -o "$WORK/none.json" -w '%{http_code}' --max-time 5 -H 'Content-Type: application/json' \
+    -d '{"user_id":"alice","message":"forged"}' "$BASE/v1/notifications" || true)
+[ "$code" = 401 ] || fail "a publish without a token answered $code: $(cat "$WORK/none.json")"
+ok "alice's list: 403 with bob's token, 401 without one; a publish without a token 401"
+
 # ---- metrics: the work was spread over the replicas ------------------------------------------------------------
 code=$(curl -s -o "$WORK/metrics.txt" -w '%{http_code}' --max-time 5 "$BASE/metrics" || true)
 [ "$code" = 200 ] || fail "/metrics answered $code"
@@ -213,19 +245,21 @@ order='{"customer_id":"alice","items":[{"product_id":"item1","quantity":2}],"tot
 key="deploy-$PROJECT"
 for attempt in 1 2; do
     code=$(curl -s -o "$WORK/order$attempt.json" -w '%{http_code}' --max-time 5 -H 'Content-Type: application/json' \
-        -H "Idempotency-Key: $key" -d "$order" "$BASE/v1/orders" || true)
+        -H "Authorization: Bearer ${TOKEN[alice]}" -H "Idempotency-Key: $key" -d "$order" "$BASE/v1/orders" || true)
     [ "$code" = 201 ] || fail "POST /v1/orders (attempt $attempt) answered $code: $(cat "$WORK/order$attempt.json")"
 done
 cmp -s "$WORK/order1.json" "$WORK/order2.json" || fail "the retry with the same Idempotency-Key answered differently"
 order_id=$(/usr/bin/python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); o = r["order"]
 assert r["status"] == "success" and o["status"] == "completed" and o["customer_id"] == "alice" and "processed_at" in o
 print(o["order_id"])' "$WORK/order1.json") || fail "POST /v1/orders: unexpected body $(cat "$WORK/order1.json")"
-code=$(curl -s -o "$WORK/order.json" -w '%{http_code}' --max-time 5 "$BASE/v1/orders/$order_id" || true)
+code=$(curl -s -o "$WORK/order.json" -w '%{http_code}' --max-time 5 -H "Authorization: Bearer ${TOKEN[alice]}" "$BASE/v1/orders/$order_id" || true)
 [ "$code" = 200 ] || fail "GET /v1/orders/$order_id answered $code"
+code=$(curl -s -o "$WORK/order-bob.json" -w '%{http_code}' --max-time 5 -H "Authorization: Bearer ${TOKEN[bob]}" "$BASE/v1/orders/$order_id" || true)
+[ "$code" = 403 ] || fail "GET /v1/orders/$order_id with bob's token answered $code: $(cat "$WORK/order-bob.json")"
 after=$(curl -s --max-time 5 "$BASE/v1/inventory" | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["inventory"]["item1"])')
 [ "$after" = $((before - 2)) ] || fail "item1 went from $before to $after after one order of 2 (sent twice with one key)"
 deadline=$(($(date +%s) + 10))
-until curl -s --max-time 5 "$BASE/v1/users/alice/notifications?limit=100" | grep -q "Order $order_id completed"; do
+until curl -s --max-time 5 -H "Authorization: Bearer ${TOKEN[alice]}" "$BASE/v1/users/alice/notifications?limit=100" | grep -q "Order $order_id completed"; do
     [ "$(date +%s)" -lt "$deadline" ] || fail "the order's notification is not in alice's list after 10 s"
     sleep 0.5
 done
