@@ -51,7 +51,8 @@ if ! docker image inspect debian:bookworm-slim >/dev/null 2>&1; then
 fi
 NOTIGATE_JWT_SECRET=$NOTIGATE_JWT_SECRET /usr/bin/python3 "$TOOLS/compose-check.py" docker-compose.yml
 # without a secret the file does not even resolve: the gateway never runs without auth by accident
-if env -u NOTIGATE_JWT_SECRET docker-compose --env-file /dev/null -f "$ROOT/docker-compose.yml" -p "$PROJECT" config >"$WORK/nosecret.txt" 2>&1; then
+: >"$WORK/empty.env"
+if env -u NOTIGATE_JWT_SECRET docker-compose --env-file "$WORK/empty.env" -f "$ROOT/docker-compose.yml" -p "$PROJECT" config >"$WORK/nosecret.txt" 2>&1; then
     fail "docker-compose config accepted the file without NOTIGATE_JWT_SECRET"
 fi
 grep -q NOTIGATE_JWT_SECRET "$WORK/nosecret.txt" || fail "docker-compose's refusal does not name NOTIGATE_JWT_SECRET: $(cat "$WORK/nosecret.txt")"
