@@ -17,12 +17,16 @@ Sides:  ours     redis-server (AOF, appendfsync always) + gateway + notifier + h
 
 import argparse
 import asyncio
+import base64
+import hashlib
+import hmac
 import http.client
 import json
 import os
 import random
 import re
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -40,6 +44,43 @@ WINDOW_S = 86400  # REALTIME_WINDOW for the notifier and the Node.js realtime se
 SAMPLE_USERS = 10  # bodies compared with the reference before each timed run
 RESERVED_PORTS = {8080, 8090, 7101, 7102, 7201, 7202, 6390, 6399}  # used by others on this machine
 DEBIAN_PYTHON = "/usr/bin/python3"  # python3-fastapi, uvicorn, ... are Debian's
+
+
+# ---- auth: notigate runs with it on, as users run it; every request carries the token a real client would send ----
+
+JWT_SECRET = secrets.token_hex(32)  # this run's gateway secret
+TOKEN_TTL_S = 6 * 3600
+
+
+def make_token(sub, scope=None):
+    """A JWT (HS256) for sub, made here with Python's hmac, as an identity provider would."""
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    now = int(time.time())
+    claims = {"sub": sub, "iat": now, "exp": now + TOKEN_TTL_S}
+    if scope:
+        claims["scope"] = scope
+    signing = b64(b'{"alg":"HS256","typ":"JWT"}') + "." + b64(json.dumps(claims, separators=(",", ":")).encode())
+    return signing + "." + b64(hmac.new(JWT_SECRET.encode(), signing.encode(), hashlib.sha256).digest())
+
+
+_tokens = {}
+
+
+def token_for(method, path):
+    """The token a client sends for method and path: the user's own (the path's or user_id=), or a publisher's."""
+    m = re.match(r"^/v1/users/([^/?]+)/", path) or re.search(r"[?&]user_id=([^&]+)", path)
+    sub, scope = (m.group(1), None) if m else ("bench-publisher", "publish")
+    if sub not in _tokens:
+        _tokens[sub] = make_token(sub, scope)
+    return _tokens[sub]
+
+
+def write_tokens_file(path):
+    """user i's token on line i (wrk.lua reads them), then the publisher's."""
+    with open(path, "w") as f:
+        for i in range(1, NUSERS + 1):
+            f.write(token_for("GET", "/v1/users/%s/" % user_name(i)) + "\n")
+        f.write(token_for("POST", "/v1/notifications") + "\n")
 
 
 def user_name(i):
@@ -210,8 +251,10 @@ class RssSampler(threading.Thread):
 def http_req(port, method, path, body=None, headers=None, timeout=10.0):
     """One request on a new connection: (status, headers dict, body bytes)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    headers = dict(headers or {})
+    headers.setdefault("Authorization", "Bearer " + token_for(method, path))
     try:
-        conn.request(method, path, body=body, headers=headers or {})
+        conn.request(method, path, body=body, headers=headers)
         r = conn.getresponse()
         return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
     finally:
@@ -307,9 +350,11 @@ def start_ours(ctx, workdir, template, fsync="always", gateway_args=()):
                                       "--notifier-bind", "tcp://127.0.0.1:%d" % nport,
                                       "--history-bind", "tcp://127.0.0.1:%d" % hport,
                                       "--orders-bind", "tcp://127.0.0.1:%d" % oport,
-                                      # every load client is 127.0.0.1 without a credential, up to 1000 connections:
-                                      # no per-address limits, so the benchmark measures serving, not refusing
-                                      "--max-conns-per-addr", "0", "--rate-limit", "0"] + list(gateway_args), logdir))
+                                      # every load client is 127.0.0.1, up to 1000 connections sending many requests
+                                      # a second per token: no limits, so the benchmark measures serving, not refusing
+                                      "--max-conns-per-addr", "0", "--rate-limit", "0"] + list(gateway_args), logdir,
+                          # auth on, as users run it, unless the caller runs it without (--insecure-no-auth)
+                          env={} if "--insecure-no-auth" in gateway_args else {"NOTIGATE_JWT_SECRET": JWT_SECRET}))
         procs.append(Proc("history-svc", [os.path.join(b, "history-svc"), "--gateway", "tcp://127.0.0.1:%d" % hport,
                                           "--redis-url", rurl, "--stream-retention", str(WINDOW_S)], logdir))
         procs.append(Proc("notifier", [os.path.join(b, "notifier"), "--gateway", "tcp://127.0.0.1:%d" % nport,
@@ -387,8 +432,8 @@ class AsyncConn:
     async def request(self, method, path, body=b""):
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        head = "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (
-            method, path, len(body))
+        head = ("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAuthorization: Bearer %s\r\n"
+                "Content-Length: %d\r\n\r\n") % (method, path, token_for(method, path), len(body))
         self.writer.write(head.encode() + body)
         status = int((await self.reader.readline()).split()[1])
         length, chunked, self.content_type = 0, False, ""
@@ -613,9 +658,13 @@ def path_of(target, user):
     return "/hybrid/notifications?user_id=%s" % user
 
 
+def wrk_env(ctx, target, **extra):
+    return dict(os.environ, BENCH_MODE=mode_of(target), BENCH_USERS=str(NUSERS), BENCH_TOKENS=ctx.tokens_file, **extra)
+
+
 def run_wrk(ctx, target, port, conns, duration, workdir):
     partial = target in ("ours-list", "ours-hybrid")
-    env = dict(os.environ, BENCH_MODE=mode_of(target), BENCH_USERS=str(NUSERS), BENCH_PARTIAL="1" if partial else "0")
+    env = wrk_env(ctx, target, BENCH_PARTIAL="1" if partial else "0")
     threads = min(2, conns)
     cmd = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % duration, "--timeout", "10s", "-s", ctx.wrk_lua,
            "http://127.0.0.1:%d" % port]
@@ -635,7 +684,8 @@ def run_ab(ctx, target, port, conns, duration, workdir):
     gfile = os.path.join(workdir, "ab.tsv")
     url = "http://127.0.0.1:%d%s" % (port, path_of(target, user_name(1)))
     # -t before -n: -t sets -n to 50000, a later -n raises it (ab preallocates -n records: keep it near reach)
-    cmd = ["ab", "-q", "-r", "-t", str(duration), "-n", str(60000 * duration), "-c", str(conns), "-g", gfile, url]
+    cmd = ["ab", "-q", "-r", "-t", str(duration), "-n", str(60000 * duration), "-c", str(conns), "-g", gfile,
+           "-H", "Authorization: Bearer " + token_for("GET", path_of(target, user_name(1))), url]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120)
     txt = out.stdout
     if out.returncode != 0 or not os.path.exists(gfile):
@@ -676,7 +726,8 @@ def run_h2load(ctx, target, port, conns, duration, workdir):
     random.shuffle(users)
     with open(urls, "w") as f:
         for u in users:
-            f.write("http://127.0.0.1:%d%s\n" % (port, path_of(target, u)))
+            p = path_of(target, u)  # one header for all URLs: each user's token goes in its URL's query instead
+            f.write("http://127.0.0.1:%d%s%stoken=%s\n" % (port, p, "&" if "?" in p else "?", token_for("GET", p)))
     lfile = os.path.join(workdir, "h2load.log")
     cmd = ["h2load", "-t", str(min(2, conns)), "-c", str(conns), "-m", "1", "-D", str(duration), "-i", urls,
            "--log-file", lfile]
@@ -744,7 +795,7 @@ def run_unit(ctx, rnd, tool, conns, config):
         # warm up: the same load for a short while (JITs, pools, connection set-up), not timed
         subprocess.run(["wrk", "-t%d" % min(2, conns), "-c%d" % conns, "-d%ds" % ctx.warmup, "--timeout", "10s",
                         "-s", ctx.wrk_lua, "http://127.0.0.1:%d" % side.port], capture_output=True,
-                       env=dict(os.environ, BENCH_MODE=mode_of(target), BENCH_USERS=str(NUSERS)), timeout=ctx.warmup + 60)
+                       env=wrk_env(ctx, target), timeout=ctx.warmup + 60)
         wait_idle(side)  # what the warm-up left queued (servers that go on with requests of closed connections)
         before = failed_calls(side.port) if side.kind == "ours" else {}
         sampler = RssSampler(side.procs)
@@ -1034,6 +1085,7 @@ def main():
     ctx.peers_dir = os.path.join(args.root, "bench", "peers")
     ctx.wrk_lua = os.path.join(args.root, "bench", "wrk.lua")
     ctx.ceiling_body = os.path.join(args.out, "ceiling-body.json")
+    ctx.tokens_file = os.path.join(args.out, "tokens.txt")
     ctx.bench_build = os.path.dirname(os.path.abspath(args.ceiling))  # ws_load is built beside the ceiling
     ctx.perf = args.perf
     ctx.keep = args.keep
@@ -1045,6 +1097,7 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     shutil.rmtree(os.path.join(ctx.out, "runs"), ignore_errors=True)
     os.makedirs(ctx.out, exist_ok=True)
+    write_tokens_file(ctx.tokens_file)
 
     t0 = time.monotonic()
     out_table, notes, doc = "", [], {"rounds": rounds}

@@ -1,7 +1,8 @@
 -- wrk script of the benchmark: each request picks a random user among BENCH_USERS (user0001 ...), and done() prints
 -- one JSON line with the figures bench.py reads. With BENCH_PARTIAL=1 it also counts notigate's partial answers (an
 -- x-partial header, or "partial":true in the body): wrk then hands every response to Lua, which costs the client a
--- little, so it is set for notigate's GET targets only.
+-- little, so it is set for notigate's GET targets only. Every request carries the token a client would send (the gateway
+-- runs with auth on): BENCH_TOKENS names a file with user i's token on line i and a publisher's on the last line.
 --   BENCH_MODE=list    GET /v1/users/{user}/notifications
 --   BENCH_MODE=hybrid  GET /hybrid/notifications?user_id={user}
 --   BENCH_MODE=post    POST /v1/notifications {"user_id":user,"message":..,"kind":"bench"}
@@ -16,25 +17,34 @@ function setup(thread)
     table.insert(threads, thread)
 end
 
+local tokens = {}
+
 function init(args)
     math.randomseed(os.time() * 1000 + (thread_no or 0) * 7919)
+    local f = assert(io.open(assert(os.getenv("BENCH_TOKENS"), "BENCH_TOKENS is not set"), "r"))
+    for line in f:lines() do
+        tokens[#tokens + 1] = line
+    end
+    f:close()
+    assert(#tokens == nusers + 1, "BENCH_TOKENS: expected one token per user and a publisher's")
 end
 
-local function user()
-    return string.format("user%04d", math.random(1, nusers))
-end
-
-local post_headers = {["Content-Type"] = "application/json"}
+local post_headers = {["Content-Type"] = "application/json", ["Authorization"] = ""}
+local get_headers = {["Authorization"] = ""}
 
 function request()
-    if mode == "list" then
-        return wrk.format("GET", "/v1/users/" .. user() .. "/notifications")
-    elseif mode == "post" then
-        local u = user()
+    local i = math.random(1, nusers)
+    local u = string.format("user%04d", i)
+    if mode == "post" then
+        post_headers["Authorization"] = "Bearer " .. tokens[nusers + 1]
         local body = '{"user_id":"' .. u .. '","message":"Benchmark notification for ' .. u .. ': your order has shipped","kind":"bench"}'
         return wrk.format("POST", "/v1/notifications", post_headers, body)
     end
-    return wrk.format("GET", "/hybrid/notifications?user_id=" .. user())
+    get_headers["Authorization"] = "Bearer " .. tokens[i]
+    if mode == "list" then
+        return wrk.format("GET", "/v1/users/" .. u .. "/notifications", get_headers)
+    end
+    return wrk.format("GET", "/hybrid/notifications?user_id=" .. u, get_headers)
 end
 
 if os.getenv("BENCH_PARTIAL") == "1" then

@@ -395,7 +395,8 @@ def run(ctx, B, short, rounds, only=None):
     # short (CI): pings every 500 ms, held 2 s, so that a client that does not answer pings fails the run
     ctx.ws_ping_ms = 500 if short else None
     # 1,000 and 10,000 sessions of one user (notification fan-out) are far over the default --max-sessions-per-user (16)
-    ctx.ws_gateway_args = ["--max-sessions-per-user", "0"]
+    # ws_load sends no tokens yet: the WebSocket half runs without auth (the HTTP half runs with it)
+    ctx.ws_gateway_args = ["--max-sessions-per-user", "0", "--insecure-no-auth"]
     if short:
         ctx.ws_gateway_args += ["--ws-ping-interval-ms", "500", "--ws-ping-timeout-ms", "5000"]
     ctx.ws_hold_s = 2.0 if short else 0
