@@ -21,7 +21,7 @@ runs=${FUZZ_RUNS:-}
 jobs=${FUZZ_JOBS:-$(nproc)}
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 out=${FUZZ_OUT:-$build/fuzz-out}
-targets=(${FUZZ_TARGETS:-fuzz_proto_request fuzz_proto_reply fuzz_publish_body fuzz_http_route fuzz_stream_entry fuzz_ws_frame})
+targets=(${FUZZ_TARGETS:-fuzz_proto_request fuzz_proto_reply fuzz_publish_body fuzz_http_route fuzz_auth_token fuzz_stream_entry fuzz_ws_frame})
 
 cc=$(command -v clang-14 || command -v clang || true)
 [ -n "$cc" ] || { echo "fuzz.sh: clang not found (scripts/deps.sh test installs it)" >&2; exit 2; }
