@@ -124,7 +124,8 @@ auth_result_t auth_verify(const uint8_t *secret, size_t secret_len, const char *
     }
 
     json_error_t jerr;
-    if ((payload = json_loadb((const char *)raw, (size_t)raw_len, JSON_REJECT_DUPLICATES, &jerr)) == NULL || !json_is_object(payload))
+    if ((payload = json_loadb((const char *)raw, (size_t)raw_len, JSON_REJECT_DUPLICATES, &jerr)) == NULL ||
+        !json_is_object(payload))
         goto Exit;
     json_t *sub = json_object_get(payload, "sub"), *exp = json_object_get(payload, "exp"), *nbf = json_object_get(payload, "nbf"),
            *scope = json_object_get(payload, "scope");

@@ -17,9 +17,9 @@
 #include <stdint.h>
 #include "valid.h"
 
-#define AUTH_SECRET_MIN 32     /* bytes of the HS256 secret */
+#define AUTH_SECRET_MIN 32 /* bytes of the HS256 secret */
 #define AUTH_SECRET_MAX 4096
-#define AUTH_TOKEN_MAX 4096    /* longer tokens are refused before any decoding */
+#define AUTH_TOKEN_MAX 4096 /* longer tokens are refused before any decoding */
 #define AUTH_API_KEY_MIN 16
 #define AUTH_API_KEYS_MAX 256
 
@@ -27,13 +27,13 @@
 
 typedef enum en_auth_result_t {
     AUTH_OK = 0,
-    AUTH_MALFORMED,      /* not three base64url segments, not JSON objects, a claim of the wrong type */
-    AUTH_BAD_ALG,        /* "alg" is not HS256 ("none" included), or a "crit" header */
-    AUTH_BAD_SIGNATURE,  /* the signature does not match */
-    AUTH_EXPIRED,        /* now >= exp */
-    AUTH_NOT_YET_VALID,  /* now < nbf */
-    AUTH_NO_EXP,         /* no "exp": tokens must expire */
-    AUTH_BAD_SUBJECT,    /* "sub" missing, or not a valid user id */
+    AUTH_MALFORMED,     /* not three base64url segments, not JSON objects, a claim of the wrong type */
+    AUTH_BAD_ALG,       /* "alg" is not HS256 ("none" included), or a "crit" header */
+    AUTH_BAD_SIGNATURE, /* the signature does not match */
+    AUTH_EXPIRED,       /* now >= exp */
+    AUTH_NOT_YET_VALID, /* now < nbf */
+    AUTH_NO_EXP,        /* no "exp": tokens must expire */
+    AUTH_BAD_SUBJECT,   /* "sub" missing, or not a valid user id */
 } auth_result_t;
 
 typedef struct st_auth_claims_t {
@@ -45,19 +45,19 @@ typedef struct st_auth_claims_t {
 
 /* Who sent a request, from its credential (the gateway reads it: gateway.h, gateway_authenticate). */
 typedef struct st_auth_principal_t {
-    bool off;        /* authentication is off: everything is allowed */
-    bool present;    /* a credential was sent */
-    bool valid;      /* ... and it is good */
-    bool publisher;  /* an API key, or a token with the publish scope */
-    bool api_key;    /* the credential is an API key (no user) */
+    bool off;             /* authentication is off: everything is allowed */
+    bool present;         /* a credential was sent */
+    bool valid;           /* ... and it is good */
+    bool publisher;       /* an API key, or a token with the publish scope */
+    bool api_key;         /* the credential is an API key (no user) */
     auth_result_t result; /* why a token was refused */
     auth_claims_t claims; /* a valid token's claims */
 } auth_principal_t;
 
 typedef struct st_auth_keys_t {
     uint8_t secret[AUTH_SECRET_MAX];
-    size_t secret_len;           /* 0: no secret */
-    uint8_t (*api_keys)[32];     /* SHA-256 of each API key */
+    size_t secret_len;       /* 0: no secret */
+    uint8_t (*api_keys)[32]; /* SHA-256 of each API key */
     size_t napi_keys;
 } auth_keys_t;
 

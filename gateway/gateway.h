@@ -99,7 +99,6 @@ struct st_gateway_t {
 
 /* ---- authentication (routes.c) --------------------------------------------------------------------------------- */
 
-
 /* Reads and checks req's credential. Loop thread. */
 void gateway_authenticate(gateway_t *gw, h2o_req_t *req, const char *query, size_t query_len, auth_principal_t *a);
 

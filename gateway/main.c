@@ -90,8 +90,9 @@ static int setup_auth(gateway_t *gw)
         return -1;
     if (has == 0) {
         if (!cfg->insecure_no_auth) {
-            fprintf(stderr, "gateway: no JWT secret: set NOTIGATE_JWT_SECRET or --jwt-secret-file (NOTIGATE_JWT_SECRET_FILE), "
-                            "at least %d bytes; or run without authentication with --insecure-no-auth (never in production)\n",
+            fprintf(stderr,
+                    "gateway: no JWT secret: set NOTIGATE_JWT_SECRET or --jwt-secret-file (NOTIGATE_JWT_SECRET_FILE), "
+                    "at least %d bytes; or run without authentication with --insecure-no-auth (never in production)\n",
                     AUTH_SECRET_MIN);
             return -1;
         }
@@ -298,12 +299,11 @@ int main(int argc, char **argv)
          "on SIGTERM, how long to finish requests in flight"},
         {NULL}};
 
-    int exit_code = config_init_process(
-        "gateway",
-        "HTTP/1.1 + HTTP/2 gateway of notigate: REST API in front of the notifier and history-svc workers.\n"
-        "`gateway mint-token --help`: make a token for a user.",
-        options,
-        argc, argv);
+    int exit_code =
+        config_init_process("gateway",
+                            "HTTP/1.1 + HTTP/2 gateway of notigate: REST API in front of the notifier and history-svc workers.\n"
+                            "`gateway mint-token --help`: make a token for a user.",
+                            options, argc, argv);
     if (exit_code >= 0)
         return exit_code;
     if (cfg->listen[0] == '\0' && cfg->tls_listen[0] == '\0') {

@@ -170,7 +170,8 @@ void gateway_authenticate_token(gateway_t *gw, const char *token, size_t len, au
 
 static bool header_value(h2o_req_t *req, const h2o_token_t *token, const char *name, size_t name_len, h2o_iovec_t *v)
 {
-    ssize_t i = token != NULL ? h2o_find_header(&req->headers, token, -1) : h2o_find_header_by_str(&req->headers, name, name_len, -1);
+    ssize_t i =
+        token != NULL ? h2o_find_header(&req->headers, token, -1) : h2o_find_header_by_str(&req->headers, name, name_len, -1);
     if (i == -1)
         return false;
     *v = req->headers.entries[i].value;
@@ -257,9 +258,12 @@ void gateway_respond_auth(gateway_thread_t *thread, h2o_req_t *req, route_t rout
                       "a token is required: Authorization: Bearer <token> (or ?token=<token>)");
         return;
     }
-    const char *code = a->result == AUTH_EXPIRED ? "token_expired" : (a->result == AUTH_NOT_YET_VALID ? "token_not_yet_valid" : "invalid_token");
-    const char *why = a->result == AUTH_MALFORMED ? "the credential is neither a valid token nor an API key" : auth_result_message(a->result);
-    h2o_iovec_t hdr = h2o_concat(&req->pool, h2o_iovec_init(realm, sizeof(realm) - 1), h2o_iovec_init(H2O_STRLIT(", error=\"invalid_token\"")));
+    const char *code =
+        a->result == AUTH_EXPIRED ? "token_expired" : (a->result == AUTH_NOT_YET_VALID ? "token_not_yet_valid" : "invalid_token");
+    const char *why =
+        a->result == AUTH_MALFORMED ? "the credential is neither a valid token nor an API key" : auth_result_message(a->result);
+    h2o_iovec_t hdr =
+        h2o_concat(&req->pool, h2o_iovec_init(realm, sizeof(realm) - 1), h2o_iovec_init(H2O_STRLIT(", error=\"invalid_token\"")));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, hdr.base, hdr.len);
     respond_error(thread, req, route, started_us, 401, code, "%s", why);
 }

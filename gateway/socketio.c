@@ -94,8 +94,8 @@ static int connect_auth(session_t *s, json_t *auth, const char *user, size_t use
         return -1;
     }
     if (!a.valid) {
-        const char *code = a.result == AUTH_EXPIRED ? "token_expired"
-                                                    : (a.result == AUTH_NOT_YET_VALID ? "token_not_yet_valid" : "invalid_token");
+        const char *code =
+            a.result == AUTH_EXPIRED ? "token_expired" : (a.result == AUTH_NOT_YET_VALID ? "token_not_yet_valid" : "invalid_token");
         snprintf(message, sizeof(message), "%s", auth_result_message(a.result));
         connect_error_code(s, "", 0, code, message);
         return -1;

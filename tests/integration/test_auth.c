@@ -122,8 +122,8 @@ START_TEST(test_other_users_token_reads_nothing)
     ck_assert_msg(set->status == 200, "set stock: %ld %.200s", set->status, set->body);
     harness_resp_free(set);
     long long stock = harness_redis_int(sys, "HGET ord:stock item1\r\n");
-    snprintf(body, sizeof(body), "{\"customer_id\":\"%s\",\"items\":[{\"product_id\":\"item1\",\"quantity\":1}],\"total_amount\":3}",
-             alice);
+    snprintf(body, sizeof(body),
+             "{\"customer_id\":\"%s\",\"items\":[{\"product_id\":\"item1\",\"quantity\":1}],\"total_amount\":3}", alice);
     char key[128];
     snprintf(key, sizeof(key), "Idempotency-Key: auth-%s", alice);
     r = req_with("POST", "/v1/orders", body, alice_tok, key);
@@ -165,15 +165,16 @@ START_TEST(test_missing_and_bad_tokens)
 
     const struct {
         const char *method, *fmt, *body;
-    } routes[] = {{"GET", "/v1/users/%s/notifications", NULL},
-                  {"GET", "/hybrid/notifications?user_id=%s", NULL},
-                  {"POST", "/v1/users/%s/notifications/1/read", ""},
-                  {"POST", "/v1/users/%s/notifications/read", ""},
-                  {"POST", "/v1/notifications", "{\"user_id\":\"x\",\"message\":\"m\"}"},
-                  {"POST", "/v1/orders", "{\"customer_id\":\"x\",\"items\":[{\"product_id\":\"item1\",\"quantity\":1}],\"total_amount\":1}"},
-                  {"GET", "/v1/orders/ORD20261125120000000001", NULL},
-                  {"PUT", "/v1/inventory/item1", "{\"quantity\":1}"},
-                  {"GET", "/v1/ws?user_id=%s", NULL}};
+    } routes[] = {
+        {"GET", "/v1/users/%s/notifications", NULL},
+        {"GET", "/hybrid/notifications?user_id=%s", NULL},
+        {"POST", "/v1/users/%s/notifications/1/read", ""},
+        {"POST", "/v1/users/%s/notifications/read", ""},
+        {"POST", "/v1/notifications", "{\"user_id\":\"x\",\"message\":\"m\"}"},
+        {"POST", "/v1/orders", "{\"customer_id\":\"x\",\"items\":[{\"product_id\":\"item1\",\"quantity\":1}],\"total_amount\":1}"},
+        {"GET", "/v1/orders/ORD20261125120000000001", NULL},
+        {"PUT", "/v1/inventory/item1", "{\"quantity\":1}"},
+        {"GET", "/v1/ws?user_id=%s", NULL}};
 
     /* tokens for alice that must not work */
     const char *bad[5];
@@ -273,7 +274,8 @@ START_TEST(test_right_credentials)
 
     snprintf(path, sizeof(path), "/v1/users/%s/notifications?token=%s", dave, tok);
     r = req_with("GET", path, NULL, HARNESS_NO_TOKEN, NULL);
-    ck_assert_msg(r->status == 200 && strstr(r->body, "by x-api-key") != NULL, "list by query token: %ld %.300s", r->status, r->body);
+    ck_assert_msg(r->status == 200 && strstr(r->body, "by x-api-key") != NULL, "list by query token: %ld %.300s", r->status,
+                  r->body);
     harness_resp_free(r);
     snprintf(path, sizeof(path), "/v1/users/%s/notifications/%llu/read", dave, (unsigned long long)id);
     r = req_with("POST", path, "", tok, NULL);
@@ -286,8 +288,8 @@ START_TEST(test_right_credentials)
     r = req_with("PUT", "/v1/inventory/item3", "{\"quantity\":300}", API_KEY, NULL);
     ck_assert_msg(r->status == 200, "set stock with the API key: %ld %.200s", r->status, r->body);
     harness_resp_free(r);
-    snprintf(body, sizeof(body), "{\"customer_id\":\"%s\",\"items\":[{\"product_id\":\"item3\",\"quantity\":1}],\"total_amount\":2}",
-             dave);
+    snprintf(body, sizeof(body),
+             "{\"customer_id\":\"%s\",\"items\":[{\"product_id\":\"item3\",\"quantity\":1}],\"total_amount\":2}", dave);
     r = req_with("POST", "/v1/orders", body, tok, NULL); /* dave himself */
     ck_assert_msg(r->status == 201, "dave's own order: %ld %.200s", r->status, r->body);
     harness_resp_free(r);

@@ -139,7 +139,8 @@ START_TEST(test_wrong_signature)
     /* the right token under another secret */
     auth_claims_t c;
     const char other[] = "unit-test-secret-0123456789abcdefghijklmnoq";
-    ck_assert_int_eq(auth_verify((const uint8_t *)other, sizeof(other) - 1, py_alice, strlen(py_alice), NOW, &c), AUTH_BAD_SIGNATURE);
+    ck_assert_int_eq(auth_verify((const uint8_t *)other, sizeof(other) - 1, py_alice, strlen(py_alice), NOW, &c),
+                     AUTH_BAD_SIGNATURE);
 }
 END_TEST
 
@@ -174,19 +175,19 @@ START_TEST(test_malformed)
                          "a.b.c.d",
                          "..",
                          "eyJhbGciOiJIUzI1NiJ9..",
-                         "eyJhbGciOiJIUzI1NiJ9 .e30.AAAA",   /* a space */
-                         "eyJhbGciOiJIUzI1NiJ9=.e30.AAAA",   /* padding */
-                         "eyJhbGciOiJIUzI1NiJ9.e30=.AAAA",   /* padding */
-                         "eyJhbGciOiJIUzI1NiJ9.e+0.AAAA",    /* standard, not URL, alphabet */
-                         "eyJhbGciOiJIUzI1NiJ9.e.AAAA",      /* 1 character: no byte */
-                         "eyJhbGciOiJIUzI1NiJ9.e31.AAAA",    /* non-zero unused bits ("e30" spelled another way) */
-                         "bm90IGpzb24.e30.AAAA",             /* header is not JSON */
-                         "WzFd.e30.AAAA",                    /* header is an array */
+                         "eyJhbGciOiJIUzI1NiJ9 .e30.AAAA", /* a space */
+                         "eyJhbGciOiJIUzI1NiJ9=.e30.AAAA", /* padding */
+                         "eyJhbGciOiJIUzI1NiJ9.e30=.AAAA", /* padding */
+                         "eyJhbGciOiJIUzI1NiJ9.e+0.AAAA",  /* standard, not URL, alphabet */
+                         "eyJhbGciOiJIUzI1NiJ9.e.AAAA",    /* 1 character: no byte */
+                         "eyJhbGciOiJIUzI1NiJ9.e31.AAAA",  /* non-zero unused bits ("e30" spelled another way) */
+                         "bm90IGpzb24.e30.AAAA",           /* header is not JSON */
+                         "WzFd.e30.AAAA",                  /* header is an array */
                          NULL};
     for (int i = 0; bad[i] != NULL; ++i) {
         auth_claims_t c;
-        ck_assert_msg(auth_verify(KEY, bad[i], strlen(bad[i]), NOW, &c) == AUTH_MALFORMED, "token %d (%s) was not refused as malformed",
-                      i, bad[i]);
+        ck_assert_msg(auth_verify(KEY, bad[i], strlen(bad[i]), NOW, &c) == AUTH_MALFORMED,
+                      "token %d (%s) was not refused as malformed", i, bad[i]);
     }
     /* validly signed, but the claims are not a JSON object, or not JSON at all, or have a duplicate key */
     ck_assert_int_eq(verify(make_token(HS256, "[1,2]", SECRET), NULL), AUTH_MALFORMED);
