@@ -503,7 +503,7 @@ static int tcp_open(const char *src, uint16_t port, int rcvbuf)
 /* Sends a WebSocket upgrade for path and reads the answer's head, nothing after it. Returns 0 on a 101. */
 static int ws_upgrade(int fd, const char *path, char *err, size_t errsz)
 {
-    char req[512], head[2048];
+    char req[2048], head[2048];
     int len = snprintf(req, sizeof(req),
                        "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
@@ -568,9 +568,9 @@ START_TEST(readers_that_never_read)
     own_system(&opts);
     harness_proc_t *gw = harness_proc(sys, HARNESS_GATEWAY, 0);
     bool asan = getenv("ASAN_OPTIONS") != NULL; /* AddressSanitizer keeps freed memory in quarantine: RSS says nothing */
-    char users[USERS][64], path[160], err[256], src[32], body[MSG + 200];
+    char users[USERS][64], tokens[USERS][1024], path[1200], err[256], src[32], body[MSG + 200];
     for (int u = 0; u < USERS; ++u)
-        harness_user(users[u], "never-reads");
+        harness_token(sys, tokens[u], sizeof(tokens[u]), harness_user(users[u], "never-reads"), NULL, 3600);
     /* warm the gateway's paths so that the baseline is not its cold start */
     for (int u = 0; u < USERS; ++u)
         harness_publish(sys, users[u], "warm-up", NULL, NULL);
@@ -581,7 +581,7 @@ START_TEST(readers_that_never_read)
     double t0 = harness_mono_ms();
     for (int i = 0; i < CLIENTS; ++i) {
         snprintf(src, sizeof(src), "127.0.0.%d", 2 + i % SOURCES); /* many addresses, as many hostile clients would be */
-        snprintf(path, sizeof(path), "/v1/ws?user_id=%s", users[i % USERS]);
+        snprintf(path, sizeof(path), "/v1/ws?user_id=%s&token=%s", users[i % USERS], tokens[i % USERS]);
         fds[i] = tcp_open(src, sys->http_port, 4096);
         ck_assert_msg(fds[i] >= 0, "client %d: connect from %s: %s", i, src, strerror(errno));
         ck_assert_msg(ws_upgrade(fds[i], path, err, sizeof(err)) == 0, "client %d: %s", i, err);
@@ -738,7 +738,9 @@ START_TEST(slow_websocket_frame)
     char err[256];
     int fd = tcp_open("127.0.0.1", sys->http_port, 0);
     ck_assert_int_ge(fd, 0);
-    ck_assert_msg(ws_upgrade(fd, "/v1/ws", err, sizeof(err)) == 0, "%s", err);
+    char tok[1024], path[1100];
+    snprintf(path, sizeof(path), "/v1/ws?token=%s", harness_token(sys, tok, sizeof(tok), "slow-frame", NULL, 3600));
+    ck_assert_msg(ws_upgrade(fd, path, err, sizeof(err)) == 0, "%s", err);
     /* a masked text frame of 125 bytes, trickled: it would take two minutes; no pong can pass it */
     char frame[2 + 4 + 125];
     frame[0] = (char)0x81;
