@@ -88,16 +88,24 @@ static size_t request_credential(h2o_req_t *req, const char *query, size_t query
     return 0;
 }
 
-/* The key a request's rate is limited by: its credential, else its client address. (Once tokens are verified, the
- * verified subject is the better key: make_key(g, 's', subject, len, key).) Returns false if there is none. */
-static bool rate_key(const guard_t *g, h2o_req_t *req, const char *query, size_t query_len, quota_key_t *key)
+/* The key a request's rate is limited by. With authentication on: a valid token's user (all of a user's tokens share
+ * one bucket), a valid API key, else the client address (an invalid or made-up credential gets no bucket of its own).
+ * With it off: the credential as sent, else the client address. Returns false if there is none. */
+static bool rate_key(const guard_t *g, h2o_req_t *req, const char *query, size_t query_len, const auth_principal_t *auth,
+                     quota_key_t *key)
 {
     char buf[4096];
     const char *cred;
-    size_t cred_len = request_credential(req, query, query_len, buf, sizeof(buf), &cred);
-    if (cred_len != 0) {
-        make_key(g, 't', cred, cred_len, key);
+    if (auth != NULL && !auth->off && auth->valid && !auth->api_key) {
+        make_key(g, 's', auth->claims.sub, auth->claims.sub_len, key);
         return true;
+    }
+    if (auth == NULL || auth->off || auth->valid) {
+        size_t cred_len = request_credential(req, query, query_len, buf, sizeof(buf), &cred);
+        if (cred_len != 0) {
+            make_key(g, 't', cred, cred_len, key);
+            return true;
+        }
     }
     struct sockaddr_storage ss;
     socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
@@ -304,7 +312,8 @@ static void add_retry_after(h2o_req_t *req, uint64_t retry_after_us)
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, v.base, v.len);
 }
 
-bool guard_on_req(gateway_thread_t *thread, h2o_req_t *req, route_t route, const char *query, size_t query_len, uint64_t started_us)
+bool guard_on_req(gateway_thread_t *thread, h2o_req_t *req, route_t route, const char *query, size_t query_len,
+                  const auth_principal_t *auth, uint64_t started_us)
 {
     guard_t *g = &thread->gw->guard;
     guard_conn_t *conn = conn_of(req);
@@ -351,7 +360,7 @@ bool guard_on_req(gateway_thread_t *thread, h2o_req_t *req, route_t route, const
     if (g->rates != NULL && route != ROUTE_HEALTHZ && route != ROUTE_READYZ && route != ROUTE_METRICS) {
         quota_key_t key;
         uint64_t retry_after_us = 0;
-        quota_result_t rv = rate_key(g, req, query, query_len, &key)
+        quota_result_t rv = rate_key(g, req, query, query_len, auth, &key)
                                 ? quota_buckets_take(g->rates, &key, clock_mono_us(), &retry_after_us)
                                 : QUOTA_OK;
         if (rv != QUOTA_OK) {

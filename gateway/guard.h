@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <h2o.h>
+#include "auth.h"
 #include "http_parse.h"
 #include "json_out.h"
 #include "quota.h"
@@ -66,9 +67,10 @@ bool guard_on_accept(guard_t *g, h2o_socket_t *sock);
 
 /* At the start of every request, once its route is known: an over-limit connection, CORS (a preflight is answered here,
  * an allowed foreign origin gets its Access-Control-Allow-* headers), a foreign origin's write or WebSocket upgrade, the
- * request rate. Returns true if it answered req (the handler must then leave it alone). Loop thread. */
+ * request rate (counted under auth's user when it holds a valid token, else under the client address: see guard.c
+ * rate_key). Returns true if it answered req (the handler must then leave it alone). Loop thread. */
 bool guard_on_req(gateway_thread_t *thread, h2o_req_t *req, route_t route, const char *query, size_t query_len,
-                  uint64_t started_us);
+                  const auth_principal_t *auth, uint64_t started_us);
 
 /* The key a user's sessions are counted under. Any thread. */
 void guard_user_key(const guard_t *g, const char *user, size_t len, quota_key_t *key);

@@ -913,10 +913,12 @@ int gateway_on_req(h2o_handler_t *self, h2o_req_t *req)
         route_table_match(&thread->gw->routes, req->method.base, req->method.len, path, path_len, allow, sizeof(allow));
     int matched = routed == NULL && allow[0] == '\0' ? route_match(path, path_len, &m, &err) : -1;
     route_t route = routed != NULL || allow[0] != '\0' ? ROUTE_FORWARD : (matched == 0 ? m.route : ROUTE_NOT_FOUND);
-    if (guard_on_req(thread, req, route, query, query_len, started_us)) /* limits, CORS: answered if refused */
+    /* who sent it, first: the rate limit counts a valid credential's requests under its owner, and any other under
+     * the client's address (made-up tokens must not each get a fresh bucket) */
+    gateway_authenticate(thread->gw, req, query, query_len, &auth);
+    if (guard_on_req(thread, req, route, query, query_len, &auth, started_us)) /* limits, CORS: answered if refused */
         return 0;
     if (routed != NULL) {
-        gateway_authenticate(thread->gw, req, query, query_len, &auth);
         return handle_forward(thread, req, &auth, routed, path, path_len, query, query_len, started_us);
     }
     if (allow[0] != '\0') {
@@ -943,17 +945,6 @@ int gateway_on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
 
-    switch (m.route) {
-    case ROUTE_PUBLISH:
-    case ROUTE_LIST:
-    case ROUTE_HYBRID:
-    case ROUTE_MARK_READ:
-    case ROUTE_MARK_ALL_READ:
-        gateway_authenticate(thread->gw, req, query, query_len, &auth);
-        break;
-    default:
-        break;
-    }
     switch (m.route) {
     case ROUTE_PUBLISH:
         return handle_publish(thread, req, &auth, started_us);

@@ -274,6 +274,38 @@ START_TEST(rate_per_token)
 }
 END_TEST
 
+/* With authentication on, the bucket is the verified user's: made-up or wrongly signed tokens do not each get a fresh
+ * bucket (they all count under the client address), and two valid tokens of one user share theirs. */
+START_TEST(rate_keyed_by_verified_user)
+{
+    static const char *const args[] = {"--rate-limit", "1", "--rate-burst", "3", NULL};
+    harness_opts_t opts = HARNESS_OPTS_DEFAULT;
+    opts.gateway_args = args;
+    sys = harness_start(tcase_name(), &opts);
+    raw_resp_t r;
+    char hdr[1200], tok[1024];
+    /* made-up credentials, a new one each time: 401 while the address's burst lasts, then 429 */
+    for (int i = 0; i < 3; ++i) {
+        snprintf(hdr, sizeof(hdr), "Authorization: Bearer made-up-%d\r\n", i);
+        raw_once("GET", "/v1/users/ratev/notifications", hdr, &r);
+        ck_assert_msg(r.status == 401, "made-up token %d: %d %s", i, r.status, r.body);
+    }
+    raw_once("GET", "/v1/users/ratev/notifications", "Authorization: Bearer made-up-99\r\n", &r);
+    assert_error(&r, 429, "rate_limited");
+    /* a valid token has its user's bucket, shared by another token of the same user */
+    for (int i = 0; i < 3; ++i) {
+        harness_token(sys, tok, sizeof(tok), "ratev", NULL, 60 + i); /* different exp: a different token */
+        snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", tok);
+        raw_once("GET", "/v1/users/ratev/notifications", hdr, &r);
+        ck_assert_msg(r.status == 200, "valid token %d: %d %s", i, r.status, r.body);
+    }
+    harness_token(sys, tok, sizeof(tok), "ratev", NULL, 120);
+    snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", tok);
+    raw_once("GET", "/v1/users/ratev/notifications", hdr, &r);
+    assert_error(&r, 429, "rate_limited");
+}
+END_TEST
+
 START_TEST(rate_per_address_without_token)
 {
     static const char *const args[] = {"--rate-limit", "1", "--rate-burst", "2", NULL};
@@ -474,6 +506,7 @@ int main(void)
     add_own(s, connections_far_over_closed_at_once, 30);
     add_own(s, rate_per_token, 30);
     add_own(s, rate_per_address_without_token, 30);
+    add_own(s, rate_keyed_by_verified_user, 30);
     add_own(s, sessions_per_user, 40);
     add_own(s, cors_default_same_origin_only, 30);
     add_own(s, cors_allowed_origins, 30);
