@@ -56,16 +56,6 @@ static chat_t *the_chat(gateway_thread_t *thread)
     return thread->gw->chat;
 }
 
-bool chat_valid_username(const char *s, size_t len)
-{
-    if (len == 0 || len > CHAT_NAME_MAX || !valid_utf8(s, len))
-        return false;
-    for (size_t i = 0; i < len; ++i)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return false;
-    return true;
-}
-
 /* ---- events ----------------------------------------------------------------------------------------------------- */
 
 static chat_event_t *event_new(const char *room, uint64_t exclude, const char *name, const char *payload, size_t len)
@@ -310,7 +300,7 @@ int chat_join(session_t *s, const char *username, size_t ulen, const char *room_
 {
     gateway_thread_t *thread = s->thread;
     chat_t *chat = the_chat(thread);
-    if (!chat_valid_username(username, ulen)) {
+    if (!wsmsg_valid_username(username, ulen)) { /* the callers checked already (wsmsg.c): keep it true here */
         *code = "invalid_username", *message = "username must be 1-64 bytes of UTF-8 without control characters";
         return -1;
     }

@@ -19,14 +19,15 @@
 #include "json_out.h"
 #include "strmap.h"
 #include "valid.h"
+#include "wsmsg.h"
 
 typedef struct st_gateway_t gateway_t;
 typedef struct st_gateway_thread_t gateway_thread_t;
 typedef struct st_session_t session_t;
 typedef struct st_chat_t chat_t;
 
-#define CHAT_DEFAULT_ROOM "lobby"
-#define CHAT_NAME_MAX 64 /* username: bytes of UTF-8 */
+#define CHAT_DEFAULT_ROOM WSMSG_DEFAULT_ROOM
+#define CHAT_NAME_MAX WSMSG_NAME_MAX /* username: bytes of UTF-8 (wsmsg_valid_username) */
 
 /* The part of a thread: its sessions per room, and the receiver of other threads' posts. Embedded in the thread. */
 typedef struct st_chat_local_t {
@@ -50,8 +51,8 @@ void chat_local_init(gateway_thread_t *thread);
 void chat_local_dispose(gateway_thread_t *thread);
 
 /* Joins room (NULL or empty: the default) as username, leaving any room the session was in. Returns 0, or -1 with
- * *code and *message set for the client (bad username or room). The others in the room get user_joined, everyone
- * gets online_users soon after. */
+ * *code and *message set for the client (bad username or room; the message parsers of wsmsg.h check both first).
+ * The others in the room get user_joined, everyone gets online_users soon after. */
 int chat_join(session_t *s, const char *username, size_t ulen, const char *room, size_t rlen, const char **code,
               const char **message);
 
@@ -64,8 +65,5 @@ int chat_send_message(session_t *s, const char *message, size_t len, const char 
 
 /* The room's members' names as a JSON array into buf (for the joiner's answer). */
 void chat_online_users(session_t *s, json_out_t *buf);
-
-/* A username: 1-64 bytes of UTF-8, no control characters. */
-bool chat_valid_username(const char *s, size_t len);
 
 #endif

@@ -12,8 +12,8 @@
  * notifications the socket receives comes from auth {user_id, since} or from the query's user_id and since. With
  * authentication on, CONNECT needs a token (auth.token, or one given with the upgrade: Authorization header or the
  * query's token), for that user if one is named; a bad one is answered CONNECT_ERROR 44{"message","data":{"code"}}.
+ * Packets, CONNECT payloads and events are parsed and checked by sio_parse_* (wsmsg.c); this file acts on them.
  */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +21,7 @@
 #include "gateway.h"
 #include "json_out.h"
 #include "session.h"
+#include "wsmsg.h"
 
 static void send_packet(session_t *s, const char *prefix, const char *json, size_t len)
 {
@@ -155,41 +156,20 @@ static void ack_error(session_t *s, long long id, const char *code, const char *
 
 static void on_connect(session_t *s, const char *data, size_t len)
 {
+    sio_auth_t auth;
     if (s->sio.connected)
         return; /* a second CONNECT: nothing to do */
-    struct st_session_sio_query_t *query = s->sio.query; /* set until connected */
-    const char *user = query->user;
-    size_t user_len = query->user_len;
-    bool has_since = query->has_since;
-    uint64_t since = query->since;
-    json_t *auth = NULL;
-
-    if (len != 0) {
-        json_error_t jerr;
-        auth = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-        if (!json_is_object(auth)) {
-            connect_error(s, "", 0, "the CONNECT payload (auth) must be a JSON object");
-            goto Exit;
-        }
-        json_t *u = json_object_get(auth, "user_id"), *si = json_object_get(auth, "since");
-        if (u != NULL && !json_is_null(u)) {
-            if (!json_is_string(u) || !valid_user_id(json_string_value(u), json_string_length(u))) {
-                connect_error(s, "", 0, "user_id must be 1-64 characters of A-Z a-z 0-9 _ . -");
-                goto Exit;
-            }
-            user = json_string_value(u);
-            user_len = json_string_length(u);
-        }
-        if (si != NULL && !json_is_null(si)) {
-            if (!json_is_integer(si) || json_integer_value(si) < 0) {
-                connect_error(s, "", 0, "since must be the id of the last notification received");
-                goto Exit;
-            }
-            has_since = true;
-            since = (uint64_t)json_integer_value(si);
-        }
+    if (sio_parse_auth(&auth, data, len) != 0) {
+        connect_error(s, "", 0, auth.error);
+        goto Exit;
     }
-    if (connect_auth(s, auth, user, user_len) != 0)
+    /* the handshake's query names the user and since, auth overrides them */
+    struct st_session_sio_query_t *query = s->sio.query; /* set until connected */
+    const char *user = auth.user != NULL ? auth.user : query->user;
+    size_t user_len = auth.user != NULL ? auth.user_len : query->user_len;
+    bool has_since = auth.has_since || query->has_since;
+    uint64_t since = auth.has_since ? auth.since : query->since;
+    if (connect_auth(s, auth._root, user, user_len) != 0) /* the auth object's token, if any */
         goto Exit;
     if (user_len != 0 && s->user_len == 0 && session_claim_user(s, user, user_len) != 0) {
         connect_error(s, "", 0, "too many sessions: this user has all the sessions allowed open; close one first");
@@ -207,8 +187,7 @@ static void on_connect(session_t *s, const char *data, size_t len)
     s->sio.query = NULL; /* user may point into it: attaching copied it */
     free(query);
 Exit:
-    if (auth != NULL)
-        json_decref(auth);
+    sio_auth_dispose(&auth);
 }
 
 static void ack_joined(session_t *s, long long id)
@@ -229,113 +208,59 @@ static void ack_joined(session_t *s, long long id)
 
 static void on_event(session_t *s, long long ack_id, const char *data, size_t len)
 {
-    json_error_t jerr;
+    sio_event_t ev;
     const char *code, *message;
-    json_t *args = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-    const char *name = json_is_array(args) ? json_string_value(json_array_get(args, 0)) : NULL;
-    json_t *arg = json_is_array(args) ? json_array_get(args, 1) : NULL;
-
-    if (name == NULL) {
-        ack_error(s, ack_id, "invalid_event", "an event is a JSON array starting with its name");
-    } else if (strcmp(name, "join") == 0) {
-        json_t *user = json_is_object(arg) ? json_object_get(arg, "username") : arg;
-        json_t *room = json_is_object(arg) ? json_object_get(arg, "room") : NULL;
-        if (!json_is_string(user) || (room != NULL && !json_is_null(room) && !json_is_string(room)))
-            ack_error(s, ack_id, "invalid_username", "join takes a username, or {username, room}");
-        else if (chat_join(s, json_string_value(user), json_string_length(user), json_string_value(room),
-                           json_is_string(room) ? json_string_length(room) : 0, &code, &message) != 0)
+    switch (sio_parse_event(&ev, data, len)) {
+    case SIO_EV_ERROR:
+        ack_error(s, ack_id, ev.code, ev.error);
+        break;
+    case SIO_EV_JOIN:
+        if (chat_join(s, ev.join.username, ev.join.username_len, ev.join.room, ev.join.room_len, &code, &message) != 0)
             ack_error(s, ack_id, code, message);
         else
             ack_joined(s, ack_id);
-    } else if (strcmp(name, "send_message") == 0) {
-        json_t *msg = json_is_object(arg) ? json_object_get(arg, "message") : arg;
-        if (!json_is_string(msg))
-            ack_error(s, ack_id, "invalid_message", "send_message takes {message} or a string");
-        else if (chat_send_message(s, json_string_value(msg), json_string_length(msg), &code, &message) != 0)
+        break;
+    case SIO_EV_SEND_MESSAGE:
+        if (chat_send_message(s, ev.message, ev.message_len, &code, &message) != 0)
             ack_error(s, ack_id, code, message);
         else
             ack(s, ack_id, "{\"ok\":true}", 11);
-    } else if (strcmp(name, "leave") == 0) {
+        break;
+    case SIO_EV_LEAVE:
         chat_leave(s);
         ack(s, ack_id, "{\"ok\":true}", 11);
-    } else {
-        ack_error(s, ack_id, "unknown_event", "events are join, send_message and leave");
+        break;
     }
-    if (args != NULL)
-        json_decref(args);
+    sio_event_dispose(&ev);
 }
 
 void socketio_on_message(session_t *s, const char *data, size_t len)
 {
-    if (len == 0)
-        return;
-    switch (data[0]) {
-    case '1': /* close */
+    sio_packet_t pkt;
+    switch (sio_parse_packet(&pkt, data, len)) {
+    case SIO_PKT_ERROR:
+        session_send_error(s, pkt.code, pkt.error);
+        break;
+    case SIO_PKT_IGNORE:
+        break;
+    case SIO_PKT_CLOSE:
         session_close(s, SESSION_CLOSE_NORMAL, "");
-        return;
-    case '2': /* a client ping (not in EIO 4, but harmless) */
+        break;
+    case SIO_PKT_PING:
         session_send(s, "3", 1);
-        return;
-    case '3': /* pong: the heartbeat saw it (last_seen) */
-    case '5': /* upgrade, noop: nothing to do over WebSocket */
-    case '6':
-        return;
-    case '4':
         break;
-    default:
-        session_send_error(s, "invalid_packet", "unknown Engine.IO packet type");
-        return;
-    }
-
-    /* a Socket.IO packet: type, [namespace ","], [ack id], [JSON] */
-    const char *p = data + 2, *end = data + len;
-    if (len < 2) {
-        session_send_error(s, "invalid_packet", "empty Socket.IO packet");
-        return;
-    }
-    char type = data[1];
-    bool other_nsp = false;
-    const char *nsp = p;
-    size_t nsp_len = 0;
-    if (p < end && *p == '/') {
-        const char *comma = memchr(p, ',', (size_t)(end - p));
-        const char *nsp_end = comma != NULL ? comma : end;
-        nsp_len = (size_t)(nsp_end - p);
-        other_nsp = nsp_len != 1; /* "/" alone is the default namespace */
-        p = comma != NULL ? comma + 1 : end;
-    }
-    long long ack_id = -1;
-    if (p < end && *p >= '0' && *p <= '9') {
-        ack_id = 0;
-        while (p < end && *p >= '0' && *p <= '9' && ack_id < 1000000000000LL)
-            ack_id = ack_id * 10 + (*p++ - '0');
-    }
-
-    switch (type) {
-    case '0':
-        if (other_nsp)
-            connect_error(s, nsp, nsp_len, "Invalid namespace");
+    case SIO_PKT_CONNECT:
+        on_connect(s, pkt.payload, pkt.payload_len);
+        break;
+    case SIO_PKT_CONNECT_OTHER:
+        connect_error(s, pkt.nsp, pkt.nsp_len, "Invalid namespace");
+        break;
+    case SIO_PKT_EVENT:
+    case SIO_PKT_EVENT_OTHER:
+        if (pkt.kind == SIO_PKT_EVENT_OTHER || !s->sio.connected)
+            ack_error(s, pkt.ack_id, "not_connected", "connect to the default namespace first");
         else
-            on_connect(s, p, (size_t)(end - p));
-        break;
-    case '1':
-        if (!other_nsp)
-            session_close(s, SESSION_CLOSE_NORMAL, "");
-        break;
-    case '2':
-        if (other_nsp || !s->sio.connected)
-            ack_error(s, ack_id, "not_connected", "connect to the default namespace first");
-        else
-            on_event(s, ack_id, p, (size_t)(end - p));
-        break;
-    case '3': /* an acknowledgement from the client: we never ask for one */
-        break;
-    case '5':
-    case '6':
-        session_send_error(s, "unsupported", "binary events are not supported");
-        break;
-    default:
-        session_send_error(s, "invalid_packet", "unknown Socket.IO packet type");
+            on_event(s, pkt.ack_id, pkt.payload, pkt.payload_len);
         break;
     }
 }

@@ -11,13 +11,14 @@
  *                     {"type":"error","data":{"code","message"}}                          a bad frame; the session stays
  *   client -> server  {"type":"join","username":"..","room":".."?}, {"type":"send_message","message":".."},
  *                     {"type":"leave"}, {"type":"ping"}
+ * The messages are parsed and checked by native_parse (wsmsg.c); this file acts on them.
  */
-#include <jansson.h>
 #include <string.h>
 #include "chat.h"
 #include "gateway.h"
 #include "json_out.h"
 #include "session.h"
+#include "wsmsg.h"
 
 void native_on_open(session_t *s, const char *user, size_t user_len)
 {
@@ -52,34 +53,23 @@ static void send_joined(session_t *s)
 
 void native_on_message(session_t *s, const char *data, size_t len)
 {
-    json_error_t jerr;
+    native_msg_t msg;
     const char *code, *message;
-    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL || !json_is_object(root)) {
-        session_send_error(s, "invalid_json", "frames must be JSON objects with a \"type\"");
-        goto Exit;
-    }
-    json_t *type = json_object_get(root, "type");
-    const char *t = json_string_value(type);
-    if (t == NULL) {
-        session_send_error(s, "invalid_type", "frames must have a string \"type\"");
-    } else if (strcmp(t, "join") == 0) {
-        json_t *user = json_object_get(root, "username"), *room = json_object_get(root, "room");
-        if (!json_is_string(user) || (room != NULL && !json_is_null(room) && !json_is_string(room))) {
-            session_send_error(s, "invalid_username", "join needs a string \"username\" (and may name a string \"room\")");
-        } else if (chat_join(s, json_string_value(user), json_string_length(user), json_string_value(room),
-                             json_is_string(room) ? json_string_length(room) : 0, &code, &message) != 0) {
+    switch (native_parse(&msg, data, len)) {
+    case NATIVE_MSG_ERROR:
+        session_send_error(s, msg.code, msg.error);
+        break;
+    case NATIVE_MSG_JOIN:
+        if (chat_join(s, msg.join.username, msg.join.username_len, msg.join.room, msg.join.room_len, &code, &message) != 0)
             session_send_error(s, code, message);
-        } else {
+        else
             send_joined(s);
-        }
-    } else if (strcmp(t, "send_message") == 0) {
-        json_t *msg = json_object_get(root, "message");
-        if (!json_is_string(msg))
-            session_send_error(s, "invalid_message", "send_message needs a string \"message\"");
-        else if (chat_send_message(s, json_string_value(msg), json_string_length(msg), &code, &message) != 0)
+        break;
+    case NATIVE_MSG_SEND_MESSAGE:
+        if (chat_send_message(s, msg.message, msg.message_len, &code, &message) != 0)
             session_send_error(s, code, message);
-    } else if (strcmp(t, "leave") == 0) {
+        break;
+    case NATIVE_MSG_LEAVE:
         if (s->chat == NULL) {
             session_send_error(s, "not_joined", "not in a room");
         } else {
@@ -91,12 +81,10 @@ void native_on_message(session_t *s, const char *data, size_t len)
             session_send_event(s, "left", o.buf, o.len);
             json_out_dispose(&o);
         }
-    } else if (strcmp(t, "ping") == 0) {
+        break;
+    case NATIVE_MSG_PING:
         session_send(s, "{\"type\":\"pong\"}", 15);
-    } else {
-        session_send_error(s, "unknown_type", "type must be join, send_message, leave or ping");
+        break;
     }
-Exit:
-    if (root != NULL)
-        json_decref(root);
+    native_msg_dispose(&msg);
 }
