@@ -77,24 +77,9 @@ static void on_placed(int status, const char *body, size_t len, void *data)
     h2o_timeout_link(app.loop, &app.delay, &d->entry);
 }
 
-static bool path_is(proto_str_t path, const char *s)
-{
-    return path.len == strlen(s) && memcmp(path.ptr, s, path.len) == 0;
-}
-
 static bool method_is(proto_str_t m, const char *s)
 {
     return m.len == strlen(s) && memcmp(m.ptr, s, m.len) == 0;
-}
-
-/* The rest of the path after prefix, if path starts with it and the rest is one non-empty segment. */
-static bool path_param(proto_str_t path, const char *prefix, proto_str_t *param)
-{
-    size_t n = strlen(prefix);
-    if (path.len <= n || memcmp(path.ptr, prefix, n) != 0 || memchr(path.ptr + n, '/', path.len - n) != NULL)
-        return false;
-    *param = (proto_str_t){path.ptr + n, path.len - n};
-    return true;
 }
 
 static void method_not_allowed(rpc_call_t *call, const char *allow)
@@ -120,25 +105,19 @@ static void place_order(rpc_call_t *call, const proto_request_t *req)
     order_dispose(&order);
 }
 
-static void set_stock(rpc_call_t *call, const proto_request_t *req, proto_str_t product)
+static void set_stock(rpc_call_t *call, const proto_request_t *req, const char *product, size_t product_len)
 {
-    json_error_t jerr;
-    json_t *body = json_loadb(req->body.ptr, req->body.len, JSON_REJECT_DUPLICATES, &jerr);
-    json_t *q = json_object_get(body, "quantity");
-    if (!json_is_integer(q) || json_integer_value(q) < 0 || json_integer_value(q) > 1000000000) {
+    int64_t quantity;
+    if (order_parse_stock(req->body.ptr, req->body.len, &quantity) != 0)
         reply_cstr(call, 400,
                    "{\"error\":{\"code\":\"invalid_quantity\",\"message\":\"body must be {\\\"quantity\\\": an integer "
                    "from 0 to 1000000000}\"}}");
-    } else {
-        orders_store_set_stock(app.store, product.ptr, product.len, json_integer_value(q), on_answer, call);
-    }
-    if (body != NULL)
-        json_decref(body);
+    else
+        orders_store_set_stock(app.store, product, product_len, quantity, on_answer, call);
 }
 
 static void on_request(rpc_call_t *call, const proto_request_t *req, void *data)
 {
-    proto_str_t param;
     if (req->op == PROTO_OP_HEALTH) {
         proto_reply_t rep = {.status = PROTO_ST_OK, .redis_ok = data != NULL && redis_client_is_connected(data)};
         rpc_call_reply(call, &rep);
@@ -148,34 +127,42 @@ static void on_request(rpc_call_t *call, const proto_request_t *req, void *data)
         rpc_call_reply_error(call, PROTO_ST_BAD_REQUEST, "operation not served by the orders worker");
         return;
     }
-    if (path_is(req->path, "/v1/orders")) {
+    const char *param;
+    size_t param_len;
+    switch (order_route_match(req->path.ptr, req->path.len, &param, &param_len)) {
+    case ORDER_ROUTE_ORDERS:
         if (method_is(req->method, "POST"))
             place_order(call, req);
         else
             method_not_allowed(call, "POST");
-    } else if (path_param(req->path, "/v1/orders/", &param)) {
+        break;
+    case ORDER_ROUTE_ORDER:
         if (!method_is(req->method, "GET"))
             method_not_allowed(call, "GET");
-        else if (!order_valid_product_id(param.ptr, param.len)) /* order ids use the same alphabet */
+        else if (!order_valid_product_id(param, param_len)) /* order ids use the same alphabet */
             reply_cstr(call, 404, "{\"error\":{\"code\":\"not_found\",\"message\":\"no such order\"}}");
         else
-            orders_store_get(app.store, param.ptr, param.len, on_answer, call);
-    } else if (path_is(req->path, "/v1/inventory")) {
+            orders_store_get(app.store, param, param_len, on_answer, call);
+        break;
+    case ORDER_ROUTE_INVENTORY:
         if (method_is(req->method, "GET"))
             orders_store_inventory(app.store, on_answer, call);
         else
             method_not_allowed(call, "GET");
-    } else if (path_param(req->path, "/v1/inventory/", &param)) {
+        break;
+    case ORDER_ROUTE_PRODUCT:
         if (!method_is(req->method, "PUT"))
             method_not_allowed(call, "PUT");
-        else if (!order_valid_product_id(param.ptr, param.len))
+        else if (!order_valid_product_id(param, param_len))
             reply_cstr(call, 400,
                        "{\"error\":{\"code\":\"invalid_product_id\",\"message\":\"product_id must be 1-64 characters of "
                        "A-Z a-z 0-9 _ . -\"}}");
         else
-            set_stock(call, req, param);
-    } else {
+            set_stock(call, req, param, param_len);
+        break;
+    case ORDER_ROUTE_NOT_FOUND:
         reply_cstr(call, 404, "{\"error\":{\"code\":\"not_found\",\"message\":\"no such route in the orders worker\"}}");
+        break;
     }
 }
 

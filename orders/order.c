@@ -114,3 +114,49 @@ void order_dispose(order_t *order)
         json_decref(order->_root);
     memset(order, 0, sizeof(*order));
 }
+
+int order_parse_stock(const char *body, size_t len, int64_t *quantity)
+{
+    json_error_t jerr;
+    int rv = -1;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *q = json_object_get(root, "quantity"); /* NULL unless root is an object */
+    if (json_is_integer(q) && json_integer_value(q) >= 0 && json_integer_value(q) <= ORDER_STOCK_MAX) {
+        *quantity = json_integer_value(q);
+        rv = 0;
+    }
+    if (root != NULL)
+        json_decref(root);
+    return rv;
+}
+
+static bool path_is(const char *path, size_t len, const char *s)
+{
+    return len == strlen(s) && memcmp(path, s, len) == 0;
+}
+
+/* True if path is prefix followed by one non-empty segment, which *param then is. */
+static bool path_param(const char *path, size_t len, const char *prefix, const char **param, size_t *param_len)
+{
+    size_t n = strlen(prefix);
+    if (len <= n || memcmp(path, prefix, n) != 0 || memchr(path + n, '/', len - n) != NULL)
+        return false;
+    *param = path + n;
+    *param_len = len - n;
+    return true;
+}
+
+order_route_t order_route_match(const char *path, size_t len, const char **param, size_t *param_len)
+{
+    *param = NULL;
+    *param_len = 0;
+    if (path_is(path, len, "/v1/orders"))
+        return ORDER_ROUTE_ORDERS;
+    if (path_param(path, len, "/v1/orders/", param, param_len))
+        return ORDER_ROUTE_ORDER;
+    if (path_is(path, len, "/v1/inventory"))
+        return ORDER_ROUTE_INVENTORY;
+    if (path_param(path, len, "/v1/inventory/", param, param_len))
+        return ORDER_ROUTE_PRODUCT;
+    return ORDER_ROUTE_NOT_FOUND;
+}

@@ -36,4 +36,23 @@ void order_dispose(order_t *order);
 /* A product id: 1-64 characters of [A-Za-z0-9_.-]. */
 int order_valid_product_id(const char *s, size_t len);
 
+#define ORDER_STOCK_MAX 1000000000 /* the stock of one product */
+
+/* Parses the body of PUT /v1/inventory/{product_id}, {"quantity": an integer from 0 to ORDER_STOCK_MAX} (other fields
+ * ignored). Returns 0 with *quantity set, or -1. */
+int order_parse_stock(const char *body, size_t len, int64_t *quantity);
+
+/* The routes of the orders worker, by path alone (the caller checks the method). */
+typedef enum en_order_route_t {
+    ORDER_ROUTE_NOT_FOUND = 0,
+    ORDER_ROUTE_ORDERS,    /* /v1/orders */
+    ORDER_ROUTE_ORDER,     /* /v1/orders/{order_id} */
+    ORDER_ROUTE_INVENTORY, /* /v1/inventory */
+    ORDER_ROUTE_PRODUCT,   /* /v1/inventory/{product_id} */
+} order_route_t;
+
+/* Matches a request path. For ORDER_ROUTE_ORDER and ORDER_ROUTE_PRODUCT, *param and *param_len are the last segment
+ * (non-empty, no '/', pointing into path; not yet validated). */
+order_route_t order_route_match(const char *path, size_t len, const char **param, size_t *param_len);
+
 #endif

@@ -1,8 +1,8 @@
 /*
  * Unit tests of orders/order.c: the seed's validation (its reasons: "Missing fields", "Amount must be > 0"), the
  * reasons this port adds for types and bounds, and the parsed order (the lines the stock check uses, a product named
- * twice added up). The order record itself (order_id, status, processed_at) is made by the store's Lua script in Redis:
- * tests/integration/test_orders.c checks it.
+ * twice added up); the inventory body ({"quantity"}) and the worker's routes. The order record itself (order_id,
+ * status, processed_at) is made by the store's Lua script in Redis: tests/integration/test_orders.c checks it.
  */
 #include <check.h>
 #include <stdio.h>
@@ -434,6 +434,78 @@ START_TEST(reuse)
 }
 END_TEST
 
+/* ---- PUT /v1/inventory/{product_id}: {"quantity"} -------------------------------------------------------------- */
+
+static int stock(const char *body, int64_t *q)
+{
+    *q = -7;
+    return order_parse_stock(body, strlen(body), q);
+}
+
+START_TEST(stock_body)
+{
+    int64_t q;
+    ck_assert_int_eq(stock("{\"quantity\":10}", &q), 0);
+    ck_assert_int_eq(q, 10);
+    ck_assert_int_eq(stock("{\"quantity\":0}", &q), 0);
+    ck_assert_int_eq(q, 0);
+    ck_assert_int_eq(stock("{\"note\":\"x\",\"quantity\":1000000000}", &q), 0); /* the bound; other fields ignored */
+    ck_assert_int_eq(q, ORDER_STOCK_MAX);
+    static const char *const bad[] = {
+        "{\"quantity\":1000000001}",
+        "{\"quantity\":-1}",
+        "{\"quantity\":1.5}",
+        "{\"quantity\":\"5\"}",
+        "{\"quantity\":null}",
+        "{}",
+        "[10]",
+        "10",
+        "{\"quantity\":1,\"quantity\":2}", /* duplicate keys */
+        "{\"quantity\":1} x",              /* trailing bytes */
+        "{\"quantity\":99999999999999999999}",
+        "",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); ++i) {
+        ck_assert_msg(stock(bad[i], &q) == -1, "accepted: %s", bad[i]);
+        ck_assert_msg(q == -7, "quantity written on failure: %s", bad[i]);
+    }
+}
+END_TEST
+
+/* ---- the worker's routes ------------------------------------------------------------------------------------- */
+
+static order_route_t route(const char *path, const char *want_param)
+{
+    const char *param = (const char *)1;
+    size_t len = 99;
+    order_route_t r = order_route_match(path, strlen(path), &param, &len);
+    if (want_param == NULL) {
+        ck_assert_msg(param == NULL && len == 0, "%s: a parameter", path);
+    } else {
+        ck_assert_msg(param != NULL && len == strlen(want_param) && memcmp(param, want_param, len) == 0,
+                      "%s: parameter %.*s, expected %s", path, (int)len, param != NULL ? param : "", want_param);
+    }
+    return r;
+}
+
+START_TEST(routes)
+{
+    ck_assert_int_eq(route("/v1/orders", NULL), ORDER_ROUTE_ORDERS);
+    ck_assert_int_eq(route("/v1/orders/ord-1", "ord-1"), ORDER_ROUTE_ORDER);
+    ck_assert_int_eq(route("/v1/inventory", NULL), ORDER_ROUTE_INVENTORY);
+    ck_assert_int_eq(route("/v1/inventory/item1", "item1"), ORDER_ROUTE_PRODUCT);
+    /* the parameter is one non-empty segment; anything else is not found */
+    ck_assert_int_eq(route("/v1/orders/", NULL), ORDER_ROUTE_NOT_FOUND);
+    ck_assert_int_eq(route("/v1/orders/a/b", NULL), ORDER_ROUTE_NOT_FOUND);
+    ck_assert_int_eq(route("/v1/inventory/", NULL), ORDER_ROUTE_NOT_FOUND);
+    ck_assert_int_eq(route("/v1/orders2", NULL), ORDER_ROUTE_NOT_FOUND);
+    ck_assert_int_eq(route("/v1/order", NULL), ORDER_ROUTE_NOT_FOUND);
+    ck_assert_int_eq(route("", NULL), ORDER_ROUTE_NOT_FOUND);
+    /* validation of the parameter is the caller's (order_valid_product_id) */
+    ck_assert_int_eq(route("/v1/inventory/a b", "a b"), ORDER_ROUTE_PRODUCT);
+}
+END_TEST
+
 static Suite *order_suite(void)
 {
     Suite *s = suite_create("order");
@@ -453,6 +525,8 @@ static Suite *order_suite(void)
     tcase_add_test(tc, duplicates_added_up);
     tcase_add_test(tc, duplicates_at_the_bounds);
     tcase_add_test(tc, reuse);
+    tcase_add_test(tc, stock_body);
+    tcase_add_test(tc, routes);
     suite_add_tcase(s, tc);
     return s;
 }
