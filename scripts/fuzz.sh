@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes every libFuzzer target of tests/fuzz (one per parser of untrusted input) for a while, after replaying each
-# target's committed corpus, and prints one line per target: executions, time, executions per second, crashes found.
+# target's committed corpus, and prints one line per target: executions, time, executions per second, crashes found,
+# and the size of the corpus the fuzzer held at its end (inputs).
 #
 #   scripts/fuzz.sh [seconds-per-target]        (default 60)
 #
@@ -21,7 +22,8 @@ runs=${FUZZ_RUNS:-}
 jobs=${FUZZ_JOBS:-$(nproc)}
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 out=${FUZZ_OUT:-$build/fuzz-out}
-targets=(${FUZZ_TARGETS:-fuzz_proto_request fuzz_proto_reply fuzz_publish_body fuzz_http_route fuzz_auth_token fuzz_stream_entry fuzz_ws_frame})
+targets=(${FUZZ_TARGETS:-fuzz_proto_request fuzz_proto_reply fuzz_publish_body fuzz_http_route fuzz_auth_token fuzz_stream_entry
+          fuzz_ws_frame fuzz_ws_native fuzz_socketio fuzz_orders})
 
 cc=$(command -v clang-14 || command -v clang || true)
 [ -n "$cc" ] || { echo "fuzz.sh: clang not found (scripts/deps.sh test installs it)" >&2; exit 2; }
@@ -48,20 +50,26 @@ for t in "${targets[@]}"; do
     rm -f "$dir"/fuzz-*.log
     touch "$dir/.started" # what this run finds is newer
     # -jobs/-workers: that many processes at once, sharing the corpus directory; each stops after -max_total_time
+    dict=$root/tests/fuzz/dict/$t.dict # tokens of the target's format, if it has some
+    [ -f "$dict" ] || dict=
     start=$(date +%s.%N)
     (cd "$dir" && "$build/tests/fuzz/$t" -jobs="$jobs" -workers="$jobs" -max_total_time="$seconds" ${runs:+-runs=$runs} \
-        -timeout=10 -print_final_stats=1 -artifact_prefix="$dir/" corpus "$root/tests/fuzz/corpus/$t" >/dev/null 2>&1) || true
+        ${dict:+-dict=$dict} -timeout=10 -print_final_stats=1 -artifact_prefix="$dir/" corpus "$root/tests/fuzz/corpus/$t" \
+        >/dev/null 2>&1) || true
     elapsed=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-    execs=0
+    execs=0 corpus=0
     for log in "$dir"/fuzz-*.log; do
         n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
         [ -n "$n" ] || n=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#') # a crashed job may not print its stats
         execs=$((execs + ${n:-0}))
+        # the inputs the job kept at its end (libFuzzer's "corp: N/size"): the largest over the jobs
+        c=$(grep -o 'corp: [0-9]*' "$log" | tail -1 | tr -dc '0-9')
+        [ "${c:-0}" -gt "$corpus" ] && corpus=$c
     done
     crashes=$(find "$dir" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) \
               -newer "$dir/.started" | wc -l)
-    printf '%-20s %11d executions in %6.0f s  %7.0f exec/s  %d crash(es)\n' "$t" "$execs" "$elapsed" \
-        "$(awk -v n="$execs" -v t="$elapsed" 'BEGIN { print n / t }')" "$crashes"
+    printf '%-20s %11d executions in %6.0f s  %7.0f exec/s  %d crash(es)  corpus %d\n' "$t" "$execs" "$elapsed" \
+        "$(awk -v n="$execs" -v t="$elapsed" 'BEGIN { print n / t }')" "$crashes" "$corpus"
     if [ "$crashes" -ne 0 ]; then
         failed=1
         crashed=$((crashed + 1))

@@ -1,11 +1,13 @@
 /*
  * libFuzzer target: what the gateway reads from a request line before any worker is asked, in the order
  * gateway_on_req does it: route_match on the path, route_allows on the method, then query_get (user_id, as the
- * hybrid route does) and list_params_parse on the query string. The input is "METHOD target" (or just a target,
- * read as a GET); the target splits into path and query at the first '?', as h2o hands it over. Besides crashing
- * nothing, every answer must be one the handlers can act on.
+ * hybrid route does), since (as the WebSocket handshakes do) and list_params_parse on the query string. The input is "METHOD
+ * target" (or just a target, read as a GET); the target splits into path and query at the first '?', as h2o hands it over. Besides
+ * crashing nothing, every answer must be one the handlers can act on.
  */
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "fuzz.h"
@@ -60,6 +62,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(n >= -2 && n < (int)sizeof(user));
     if (n >= 0)
         FUZZ_ASSERT(user[n] == '\0' && strlen(user) == (size_t)n); /* no NUL inside a decoded value */
+
+    /* the WebSocket and Socket.IO handshakes' since (session.c): a number read back is the digits given, exactly */
+    char since[32], back[32];
+    uint64_t v;
+    n = query_get(query, query_len, "since", since, sizeof(since));
+    FUZZ_ASSERT(n >= -2 && n < (int)sizeof(since));
+    if (n >= 0 && parse_u64(since, (size_t)n, UINT64_MAX, &v) == 0) {
+        int blen = snprintf(back, sizeof(back), "%" PRIu64, v);
+        FUZZ_ASSERT(blen == n && memcmp(back, since, (size_t)n) == 0);
+    }
 
     uint32_t limit;
     uint64_t before;
