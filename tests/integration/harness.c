@@ -1620,3 +1620,19 @@ const char *harness_user(char *buf, const char *prefix)
     snprintf(buf, 64, "%.30s-%d-%u", prefix, (int)getpid(), ++counter);
     return buf;
 }
+
+void harness_stop_own(harness_t **h)
+{
+    int crashes = harness_stop(*h);
+    *h = NULL;
+    ck_assert_msg(crashes == 0, "%d process(es) crashed during the test (see above)", crashes);
+}
+
+void harness_add_own(Suite *s, const TTest *test, int timeout_s, SFun teardown)
+{
+    TCase *tc = tcase_create(test->name);
+    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_set_timeout(tc, timeout_s);
+    tcase_add_test(tc, test);
+    suite_add_tcase(s, tc);
+}

@@ -118,6 +118,14 @@ harness_t *harness_start(const char *tcase, const harness_opts_t *opts);
  * so it is safe in unchecked teardowns. */
 int harness_stop(harness_t *h);
 
+/* The teardown of a test that starts its own system in *h: stops it, clears *h and fails the test if a process crashed
+ * during it. */
+void harness_stop_own(harness_t **h);
+
+/* Adds test to s as a test case of its own, named after the test (the runner prints its system's logs if it fails),
+ * with teardown as its checked fixture and a timeout. */
+void harness_add_own(Suite *s, const TTest *test, int timeout_s, SFun teardown);
+
 /* Fails the current test if any process of h that the test did not kill or terminate has exited. Any process. */
 void harness_assert_alive(harness_t *h);
 

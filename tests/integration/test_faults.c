@@ -22,9 +22,7 @@ static harness_t *own_system(const harness_opts_t *opts)
 
 static void own_down(void)
 {
-    int crashes = harness_stop(sys);
-    sys = NULL;
-    ck_assert_msg(crashes == 0, "%d process(es) crashed during the test (see above)", crashes);
+    harness_stop_own(&sys);
 }
 
 static harness_resp_t *post_path(const char *fmt, const char *user, uint64_t id)
@@ -816,11 +814,7 @@ END_TEST
 
 static void add_own(Suite *s, const TTest *test, int timeout_s)
 {
-    TCase *tc = tcase_create(test->name); /* named after the test: the runner prints its system's logs if it fails */
-    tcase_add_checked_fixture(tc, NULL, own_down);
-    tcase_set_timeout(tc, timeout_s);
-    tcase_add_test(tc, test);
-    suite_add_tcase(s, tc);
+    harness_add_own(s, test, timeout_s, own_down);
 }
 
 static Suite *faults_suite(void)

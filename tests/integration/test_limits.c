@@ -21,9 +21,7 @@ static harness_t *sys;
 
 static void own_down(void)
 {
-    int crashes = harness_stop(sys);
-    sys = NULL;
-    ck_assert_msg(crashes == 0, "%d process(es) crashed during the test (see above)", crashes);
+    harness_stop_own(&sys);
 }
 
 static harness_t *start_with(const char *const *args)
@@ -492,11 +490,7 @@ END_TEST
 
 static void add_own(Suite *s, const TTest *test, int timeout_s)
 {
-    TCase *tc = tcase_create(test->name);
-    tcase_add_checked_fixture(tc, NULL, own_down);
-    tcase_set_timeout(tc, timeout_s);
-    tcase_add_test(tc, test);
-    suite_add_tcase(s, tc);
+    harness_add_own(s, test, timeout_s, own_down);
 }
 
 int main(void)
