@@ -962,9 +962,9 @@ int gateway_on_req(h2o_handler_t *self, h2o_req_t *req)
         respond_json(thread, req, m.route, started_us, 200);
         return 0;
     case ROUTE_WS:
-        return session_handle_native(thread, req, query, query_len, started_us);
+        return session_handle_native(thread, req, query, query_len, &auth, started_us);
     case ROUTE_SOCKETIO:
-        return session_handle_socketio(thread, req, query, query_len, started_us);
+        return session_handle_socketio(thread, req, query, query_len, &auth, started_us);
     case ROUTE_PAGE:
     case ROUTE_PAGE_JS:
         guard_page_headers(req); /* CSP (the page's script is a file of its own: no inline script), no framing */

@@ -646,18 +646,17 @@ static int64_t expiry_of(const auth_principal_t *a)
     return a->valid && !a->api_key ? a->claims.exp : 0;
 }
 
-int session_handle_native(gateway_thread_t *thread, h2o_req_t *req, const char *query, size_t query_len, uint64_t started_us)
+int session_handle_native(gateway_thread_t *thread, h2o_req_t *req, const char *query, size_t query_len, const auth_principal_t *auth,
+                          uint64_t started_us)
 {
     char user[VALID_USER_ID_MAX + 2];
     size_t ulen;
     bool has_since;
     uint64_t since;
-    auth_principal_t auth;
     int st;
     /* refused before the upgrade: 401 without a valid token, 403 with another user's */
-    gateway_authenticate(thread->gw, req, query, query_len, &auth);
-    if ((st = gateway_auth_check_any(&auth)) != 0) {
-        gateway_respond_auth(thread, req, ROUTE_WS, started_us, &auth, st, "");
+    if ((st = gateway_auth_check_any(auth)) != 0) {
+        gateway_respond_auth(thread, req, ROUTE_WS, started_us, auth, st, "");
         return 0;
     }
     if (session_query(thread, req, ROUTE_WS, query, query_len, started_us, user, &ulen, &has_since, &since) != 0)
@@ -666,14 +665,14 @@ int session_handle_native(gateway_thread_t *thread, h2o_req_t *req, const char *
         gateway_respond_error(thread, req, ROUTE_WS, started_us, 400, "invalid_user_id", "since needs a user_id");
         return 0;
     }
-    if (ulen != 0 && (st = gateway_auth_check_user(&auth, user, ulen)) != 0) {
-        gateway_respond_auth(thread, req, ROUTE_WS, started_us, &auth, st, "the token is for another user");
+    if (ulen != 0 && (st = gateway_auth_check_user(auth, user, ulen)) != 0) {
+        gateway_respond_auth(thread, req, ROUTE_WS, started_us, auth, st, "the token is for another user");
         return 0;
     }
     session_t *s = open_session(thread, req, SESSION_NATIVE, ROUTE_WS, started_us, user, ulen);
     if (s == NULL)
         return 0;
-    s->auth_exp = expiry_of(&auth);
+    s->auth_exp = expiry_of(auth);
     if (ulen != 0 && !has_since) {
         s->greet_pending = true; /* hello once the session knows where it starts (greet) */
         session_attach_user(s, user, ulen, false, 0);
@@ -685,7 +684,8 @@ int session_handle_native(gateway_thread_t *thread, h2o_req_t *req, const char *
     return 0;
 }
 
-int session_handle_socketio(gateway_thread_t *thread, h2o_req_t *req, const char *query, size_t query_len, uint64_t started_us)
+int session_handle_socketio(gateway_thread_t *thread, h2o_req_t *req, const char *query, size_t query_len, const auth_principal_t *auth,
+                            uint64_t started_us)
 {
     char eio[8], transport[16];
     int n = query_get(query, query_len, "EIO", eio, sizeof(eio));
@@ -704,24 +704,22 @@ int session_handle_socketio(gateway_thread_t *thread, h2o_req_t *req, const char
     size_t ulen;
     bool has_since;
     uint64_t since;
-    auth_principal_t auth;
     int st;
     if (session_query(thread, req, ROUTE_SOCKETIO, query, query_len, started_us, user, &ulen, &has_since, &since) != 0)
         return 0;
     /* the token may come later, in CONNECT's auth (socket.io-client's auth: {token}); one given now (header or query)
      * must be good, and for the query's user */
-    gateway_authenticate(thread->gw, req, query, query_len, &auth);
-    if (auth.present && (st = gateway_auth_check_any(&auth)) != 0) {
-        gateway_respond_auth(thread, req, ROUTE_SOCKETIO, started_us, &auth, st, "");
+    if (auth->present && (st = gateway_auth_check_any(auth)) != 0) {
+        gateway_respond_auth(thread, req, ROUTE_SOCKETIO, started_us, auth, st, "");
         return 0;
     }
-    if (auth.present && ulen != 0 && (st = gateway_auth_check_user(&auth, user, ulen)) != 0) {
-        gateway_respond_auth(thread, req, ROUTE_SOCKETIO, started_us, &auth, st, "the token is for another user");
+    if (auth->present && ulen != 0 && (st = gateway_auth_check_user(auth, user, ulen)) != 0) {
+        gateway_respond_auth(thread, req, ROUTE_SOCKETIO, started_us, auth, st, "the token is for another user");
         return 0;
     }
     /* the query's user takes one of its sessions now only if the upgrade proved who it is (or auth is off); else at
      * CONNECT, once its token is checked: no one holds another user's sessions without that user's token */
-    bool proven = auth.off || auth.valid;
+    bool proven = auth->off || auth->valid;
     session_t *s = open_session(thread, req, SESSION_SOCKETIO, ROUTE_SOCKETIO, started_us, user, proven ? ulen : 0);
     if (s == NULL)
         return 0;
@@ -732,7 +730,7 @@ int session_handle_socketio(gateway_thread_t *thread, h2o_req_t *req, const char
     s->sio.query->user_len = ulen;
     s->sio.query->has_since = has_since;
     s->sio.query->since = since;
-    s->sio.query->auth = auth;
+    s->sio.query->auth = *auth;
     socketio_on_open(s);
     return 0;
 }

@@ -115,8 +115,10 @@ void sessions_close_all(gateway_thread_t *thread, uint16_t code, const char *rea
 void sessions_dispose(gateway_thread_t *thread);
 
 /* The HTTP handlers of GET /v1/ws and GET /socket.io/: validate, upgrade to WebSocket, start the session. */
-int session_handle_native(gateway_thread_t *thread, h2o_req_t *req, const char *query, size_t query_len, uint64_t started_us);
-int session_handle_socketio(gateway_thread_t *thread, h2o_req_t *req, const char *query, size_t query_len, uint64_t started_us);
+int session_handle_native(gateway_thread_t *thread, h2o_req_t *req, const char *query, size_t query_len, const auth_principal_t *auth,
+                          uint64_t started_us);
+int session_handle_socketio(gateway_thread_t *thread, h2o_req_t *req, const char *query, size_t query_len, const auth_principal_t *auth,
+                            uint64_t started_us);
 
 /* Queues one text frame (copied). Over the queue's bound, the session is closed instead (SESSION_CLOSE_POLICY). */
 void session_send(session_t *s, const char *frame, size_t len);

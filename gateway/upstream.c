@@ -292,15 +292,20 @@ static void finish_call(upstream_call_t *call, upstream_result_t *res)
         upstream_result_dispose(res);
 }
 
-static void release_batch(upstream_batch_t *b)
+/* Frees the batch for new calls, giving its calls to the caller (calls: room for PROTO_BATCH_MAX); returns how many.
+ * Callbacks run after this may start calls that reuse the batch. */
+static unsigned release_batch(upstream_batch_t *b, upstream_call_t **calls)
 {
     upstream_client_t *client = b->client;
+    unsigned ncalls = b->ncalls;
+    memcpy(calls, b->calls, ncalls * sizeof(calls[0]));
     b->ncalls = b->nlive = 0;
     b->frames.len = 0;
     b->reply = NULL;
     atomic_store(&b->state, BATCH_FREE);
     b->next_free = client->free_batches;
     client->free_batches = b;
+    return ncalls;
 }
 
 /* loop thread: finished batches */
@@ -346,10 +351,8 @@ static void on_completions(h2o_multithread_receiver_t *receiver, h2o_linklist_t 
             }
         }
 
-        unsigned ncalls = b->ncalls;
         upstream_call_t *calls[PROTO_BATCH_MAX];
-        memcpy(calls, b->calls, ncalls * sizeof(calls[0]));
-        release_batch(b); /* callbacks may start new calls: the batch is free for them */
+        unsigned ncalls = release_batch(b, calls);
         for (unsigned i = 0; i < ncalls; ++i) {
             upstream_result_t res = {.outcome = outcome};
             if (shared != NULL) {
@@ -409,12 +412,9 @@ static nng_msg *request_msg_new(upstream_batch_t *b)
 /* Sends an open batch (or frees it if every call in it was cancelled meanwhile). */
 static void send_batch(upstream_batch_t *b)
 {
-    upstream_client_t *client = b->client;
     if (b->nlive == 0) {
         upstream_call_t *calls[PROTO_BATCH_MAX];
-        unsigned ncalls = b->ncalls;
-        memcpy(calls, b->calls, ncalls * sizeof(calls[0]));
-        release_batch(b);
+        unsigned ncalls = release_batch(b, calls);
         for (unsigned i = 0; i < ncalls; ++i) {
             upstream_result_t res = {.outcome = UPSTREAM_CANCELLED};
             finish_call(calls[i], &res);
@@ -430,7 +430,6 @@ static void send_batch(upstream_batch_t *b)
     nng_aio_set_msg(b->aio, msg);
     nng_aio_set_timeout(b->aio, (nng_duration)b->timeout_ms);
     nng_ctx_send(b->ctx, b->aio);
-    (void)client;
 }
 
 static void close_open(upstream_client_t *client, unsigned i)
