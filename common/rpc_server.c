@@ -149,10 +149,9 @@ static struct st_rpc_batch_reply_t *batch_slot(rpc_call_t *call)
     return call->batch->replies + call->index;
 }
 
-/* An element was answered: once all are, the batch reply goes out on the frame's context. */
-static void batch_element_done(rpc_call_t *call)
+/* An element of b was answered: once all are, the batch reply goes out on the frame's context. */
+static void batch_element_done(rpc_batch_t *b)
 {
-    rpc_batch_t *b = call->batch;
     if (--b->pending != 0)
         return;
     proto_str_t frames[PROTO_BATCH_MAX];
@@ -175,7 +174,7 @@ void rpc_call_reply(rpc_call_t *call, proto_reply_t *rep)
     if (call->batch != NULL) {
         if (proto_reply_encode(rep, reply_append, batch_slot(call)) != 0)
             abort();
-        batch_element_done(call);
+        batch_element_done(call->batch);
         return;
     }
     nng_msg *m = new_msg();
@@ -189,7 +188,7 @@ void rpc_call_reply_error(rpc_call_t *call, proto_status_t status, const char *r
     if (call->batch != NULL) {
         if (proto_reply_encode_error(status, reason, call->server->identity, reply_append, batch_slot(call)) != 0)
             abort();
-        batch_element_done(call);
+        batch_element_done(call->batch);
         return;
     }
     nng_msg *m = new_msg();
@@ -228,8 +227,7 @@ static void serve_batch(rpc_server_t *server, rpc_call_t *frame, const proto_str
     ++b->pending;
     for (size_t i = 0; i < n; ++i)
         serve(server, b->elements + i, parts[i].ptr, parts[i].len);
-    rpc_call_t guard = {.server = server, .batch = b};
-    batch_element_done(&guard);
+    batch_element_done(b);
 }
 
 /* loop thread: requests that nng received */
