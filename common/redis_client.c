@@ -321,7 +321,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     redis_reply_cb cb = cmd->cb;
     void *data = cmd->data;
     free(cmd);
-    cb(reply, data);
+    if (cb != NULL)
+        cb(reply, data);
 }
 
 int redis_client_command(redis_client_t *rc, redis_reply_cb cb, void *data, uint32_t timeout_ms, int argc, const char **argv,
@@ -340,4 +341,26 @@ int redis_client_command(redis_client_t *rc, redis_reply_cb cb, void *data, uint
     h2o_linklist_insert(&rc->pending, &cmd->link);
     ++rc->npending;
     return 0;
+}
+
+int redis_client_transaction(redis_client_t *rc, redis_reply_cb cb, void *data, uint32_t timeout_ms, int ncmds,
+                             const int *argc, const char *const *const *argv, const size_t *const *argvlen)
+{
+    static const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
+    static const size_t multi_len[] = {5}, exec_len[] = {4};
+    if (redis_client_command(rc, NULL, NULL, timeout_ms, 1, multi, multi_len) != 0)
+        return -1;
+    /* The queued commands' own replies (+QUEUED) go nowhere: EXEC's reply carries their results. */
+    for (int i = 0; i < ncmds; ++i)
+        if (redis_client_command(rc, NULL, NULL, timeout_ms, argc[i], (const char **)argv[i], argvlen[i]) != 0)
+            goto half_sent;
+    if (redis_client_command(rc, cb, data, timeout_ms, 1, exec, exec_len) != 0)
+        goto half_sent;
+    return 0;
+
+half_sent:
+    /* hiredis refused a command after MULTI went out (it only does so while tearing the context down): a connection
+     * left inside MULTI would queue every later command, so it goes. */
+    drop_connection(rc, "transaction could not be sent whole");
+    return -1;
 }

@@ -46,6 +46,12 @@ bool redis_client_is_connected(redis_client_t *rc);
 int redis_client_command(redis_client_t *rc, redis_reply_cb cb, void *data, uint32_t timeout_ms, int argc, const char **argv,
                          const size_t *argvlen);
 
+/* Sends MULTI, the ncmds commands (cmds[i] is argc[i] arguments argv[i] of lengths argvlen[i], copied) and EXEC, so
+ * that Redis runs them as one unit; cb runs once with EXEC's reply (an array of the commands' replies) or NULL, as for
+ * redis_client_command. Returns 0, or -1 if not connected (cb will not run). */
+int redis_client_transaction(redis_client_t *rc, redis_reply_cb cb, void *data, uint32_t timeout_ms, int ncmds,
+                             const int *argc, const char *const *const *argv, const size_t *const *argvlen);
+
 /* Number of commands sent and not yet answered. */
 size_t redis_client_pending(redis_client_t *rc);
 

@@ -106,6 +106,8 @@ typedef struct st_op_t {
     history_store_cb cb;
     void *data;
     uint64_t marked; /* MARK_ALL_READ: ids marked by the batches so far */
+    uint64_t from;   /* PAGE: before, SINCE: after (0: from the newest) */
+    uint32_t limit;  /* PAGE, SINCE */
     size_t user_len;
     char user[VALID_USER_ID_MAX + 1];
 } op_t;
@@ -246,8 +248,39 @@ static bool parse_record(const redisReply *r, proto_notification_t *it)
     return true;
 }
 
-/* PAGE and SINCE: {unread count, more, n, n unread ids, record, ...} (PAGE_REPLY_LUA) */
-static void on_page(op_t *o, redisReply *r)
+/* Answers a page: recs[0..nrecs) the records in order, read unless their id is among unread_ids[0..nunread). */
+static void answer_page(op_t *o, redisReply *const *recs, size_t nrecs, const uint64_t *unread_ids, size_t nunread,
+                        uint64_t unread_count, bool more)
+{
+    proto_notification_t items[PROTO_LIMIT_MAX];
+    if (nrecs > PROTO_LIMIT_MAX) {
+        finish_error(o, PROTO_ST_INTERNAL, "unexpected reply to page");
+        return;
+    }
+    for (size_t i = 0; i < nrecs; ++i) {
+        proto_notification_t *it = items + i;
+        if (!parse_record(recs[i], it)) {
+            finish_error(o, PROTO_ST_INTERNAL, "unexpected notification record");
+            return;
+        }
+        it->read = true;
+        for (size_t j = 0; j < nunread; ++j)
+            if (unread_ids[j] == it->id)
+                it->read = false;
+        it->user_id = (proto_str_t){o->user, o->user_len};
+    }
+    proto_reply_t rep = {.status = PROTO_ST_OK,
+                         .list = true,
+                         .items = items,
+                         .nitems = nrecs,
+                         .unread_count = unread_count,
+                         .has_more = more};
+    finish(o, &rep);
+}
+
+/* The Lua page (PAGE_REPLY_LUA), for a page that holds records of the first layout:
+ * {unread count, more, n, n unread ids, record, ...} */
+static void on_page_script(op_t *o, redisReply *r)
 {
     uint64_t unread, more, nunread;
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 || !reply_u64(r->element[0], &unread) ||
@@ -267,23 +300,90 @@ static void on_page(op_t *o, redisReply *r)
         if (nu < PROTO_LIMIT_MAX)
             unread_ids[nu++] = id;
     }
-    size_t n = r->elements - 3 - nunread;
-    proto_notification_t items[PROTO_LIMIT_MAX];
-    for (size_t i = 0; i < n; ++i) {
-        proto_notification_t *it = items + i;
-        if (!parse_record(r->element[3 + nunread + i], it)) {
+    answer_page(o, r->element + 3 + nunread, r->elements - 3 - nunread, unread_ids, nu, unread, more != 0);
+}
+
+static void run_page_script(op_t *o);
+
+/* The page's transaction (read_page): {records (limit + 1 at most), unread count, unread ids from the same bound
+ * (limit + 1 at most)}. The user set holds every id of the unread set, so the unread ids within the page's range are
+ * among the first limit + 1 unread ids from the same bound: the rest of them lie beyond the page and are ignored. */
+static void on_page_reply(redisReply *r, void *data)
+{
+    op_t *o = data;
+    if (r == NULL) {
+        finish_error(o, PROTO_ST_UNAVAILABLE, "redis unavailable");
+        return;
+    }
+    uint64_t unread;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_ARRAY ||
+        !reply_u64(r->element[1], &unread) || r->element[2]->type != REDIS_REPLY_ARRAY ||
+        r->element[0]->elements > (size_t)o->limit + 1 || r->element[2]->elements > (size_t)o->limit + 1) {
+        char q[256];
+        log_error("unexpected reply to page", "user=%s error=%s", o->user,
+                  log_quote(q, sizeof(q), r->type == REDIS_REPLY_ERROR ? r->str : "shape"));
+        finish_error(o, PROTO_ST_INTERNAL, "unexpected reply to page");
+        return;
+    }
+    redisReply *recs = r->element[0], *unread_set = r->element[2];
+    bool more = recs->elements > o->limit;
+    size_t nrecs = more ? o->limit : recs->elements;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (size_t i = 0; i < nrecs; ++i) {
+        const redisReply *rec = recs->element[i];
+        uint64_t id;
+        if (rec->type != REDIS_REPLY_STRING || memchr(rec->str, '\t', rec->len) == NULL) {
+            run_page_script(o); /* a record of the first layout: its fields are in a hash */
+            return;
+        }
+        if (!parse_decimal(rec->str, memchr(rec->str, '\t', rec->len), UINT64_MAX, &id)) {
             finish_error(o, PROTO_ST_INTERNAL, "unexpected notification record");
             return;
         }
-        it->read = true;
-        for (size_t j = 0; j < nu; ++j)
-            if (unread_ids[j] == it->id)
-                it->read = false;
-        it->user_id = (proto_str_t){o->user, o->user_len};
+        lo = id < lo ? id : lo;
+        hi = id > hi ? id : hi;
     }
-    proto_reply_t rep = {
-        .status = PROTO_ST_OK, .list = true, .items = items, .nitems = n, .unread_count = unread, .has_more = more != 0};
-    finish(o, &rep);
+    uint64_t unread_ids[PROTO_LIMIT_MAX + 1];
+    size_t nu = 0;
+    for (size_t i = 0; i < unread_set->elements; ++i) {
+        uint64_t id;
+        if (!reply_u64(unread_set->element[i], &id)) {
+            finish_error(o, PROTO_ST_INTERNAL, "unexpected reply to page");
+            return;
+        }
+        if (id >= lo && id <= hi)
+            unread_ids[nu++] = id;
+    }
+    answer_page(o, recs->element, nrecs, unread_ids, nu, unread, more);
+}
+
+/* PAGE (newest first, ids below o->from, or all when 0) and SINCE (oldest first, ids above o->from): plain commands
+ * in one transaction, about a third of the Redis CPU of the Lua script that pages records of the first layout. */
+static void read_page(op_t *o)
+{
+    char user_key[VALID_USER_ID_MAX + 8], unread_key[VALID_USER_ID_MAX + 16], bound[24], count[16];
+    size_t user_len = (size_t)snprintf(user_key, sizeof(user_key), "ng:u:%s", o->user);
+    size_t unread_len = (size_t)snprintf(unread_key, sizeof(unread_key), "ng:u:%s:unread", o->user);
+    size_t count_len = (size_t)snprintf(count, sizeof(count), "%" PRIu32, o->limit + 1);
+    bool page = o->op == PROTO_OP_PAGE;
+    size_t bound_len;
+    if (page && o->from == 0)
+        bound_len = (size_t)snprintf(bound, sizeof(bound), "+inf");
+    else
+        bound_len = (size_t)snprintf(bound, sizeof(bound), "(%" PRIu64, o->from);
+    const char *range = page ? "ZREVRANGEBYSCORE" : "ZRANGEBYSCORE", *end = page ? "-inf" : "+inf";
+    size_t range_len = strlen(range);
+    const char *recs[] = {range, user_key, bound, end, "LIMIT", "0", count};
+    const size_t recs_len[] = {range_len, user_len, bound_len, 4, 5, 1, count_len};
+    const char *card[] = {"ZCARD", unread_key};
+    const size_t card_len[] = {5, unread_len};
+    const char *ids[] = {range, unread_key, bound, end, "LIMIT", "0", count};
+    const size_t ids_len[] = {range_len, unread_len, bound_len, 4, 5, 1, count_len};
+    const int argc[] = {7, 2, 7};
+    const char *const *argv[] = {recs, card, ids};
+    const size_t *const argvlen[] = {recs_len, card_len, ids_len};
+    if (redis_client_transaction(o->store->rc, on_page_reply, o, 0, 3, argc, argv, argvlen) != 0)
+        finish_error(o, PROTO_ST_UNAVAILABLE, "redis unavailable");
 }
 
 static void mark_all(op_t *o, uint64_t upto);
@@ -308,7 +408,7 @@ static void on_script_reply(redisReply *r, void *data)
         break;
     case PROTO_OP_PAGE:
     case PROTO_OP_SINCE:
-        on_page(o, r);
+        on_page_script(o, r);
         break;
     case PROTO_OP_MARK_READ: {
         proto_reply_t rep = {.status = r->type == REDIS_REPLY_INTEGER && r->integer == 1 ? PROTO_ST_OK : PROTO_ST_NOT_FOUND};
@@ -337,6 +437,17 @@ static void on_script_reply(redisReply *r, void *data)
 }
 
 /* ---- operations ------------------------------------------------------------------------------------------------- */
+
+static void run_page_script(op_t *o)
+{
+    args_t a = {.n = 0};
+    argf(&a, "ng:u:%s", o->user);
+    argf(&a, "ng:u:%s:unread", o->user);
+    arg(&a, o->user, o->user_len);
+    argf(&a, "%" PRIu64, o->from);
+    argf(&a, "%" PRIu32, o->limit);
+    run(o, o->op == PROTO_OP_PAGE ? SCRIPT_PAGE : SCRIPT_SINCE, 2, &a);
+}
 
 static void mark_all(op_t *o, uint64_t upto)
 {
@@ -389,12 +500,9 @@ void history_store_execute(history_store_t *store, const proto_request_t *req, h
     }
     case PROTO_OP_PAGE:
     case PROTO_OP_SINCE:
-        argf(&a, "ng:u:%s", o->user);
-        argf(&a, "ng:u:%s:unread", o->user);
-        arg(&a, o->user, o->user_len);
-        argf(&a, "%" PRIu64, req->op == PROTO_OP_PAGE ? req->before : req->after);
-        argf(&a, "%" PRIu32, req->limit);
-        run(o, req->op == PROTO_OP_PAGE ? SCRIPT_PAGE : SCRIPT_SINCE, 2, &a);
+        o->from = req->op == PROTO_OP_PAGE ? req->before : req->after;
+        o->limit = req->limit;
+        read_page(o);
         return;
     case PROTO_OP_MARK_READ:
         argf(&a, "ng:u:%s:unread", o->user);

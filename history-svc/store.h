@@ -1,6 +1,7 @@
 /*
- * The notification history in Redis: append, page through, mark read. Each operation is one Lua script, so it is
- * atomic and one round trip; the results come back as proto replies, ready to send.
+ * The notification history in Redis: append, page through, mark read. Each operation is atomic and one round trip:
+ * a page is three plain commands in one MULTI/EXEC (a Lua script cost Redis three times the CPU), the writes are Lua
+ * scripts. The results come back as proto replies, ready to send.
  *
  * Keys (user ids are [A-Za-z0-9_.-], so they are safe inside key names):
  *   ng:seq                 counter behind notification ids (INCR: unique across replicas, in publish order)
@@ -9,7 +10,8 @@
  *                          a page is one ZREVRANGEBYSCORE, newest first
  *   ng:u:<user>:unread     sorted set of the user's unread ids (score = member = id): read = not in it
  *   ng:n:<id>              the first layout (before 0.2): the user set's member was the bare id and the fields were in
- *                          this hash {u, m, k, ts, r}. Such members are still read (PAGE_REPLY_LUA), never written.
+ *                          this hash {u, m, k, ts, r}. Such members are still read (a page holding one is read again by the
+ *                          Lua script PAGE_REPLY_LUA, which fetches the hashes), never written.
  *   ng:stream              stream of events for the notifiers: t=n (new), t=r (read), t=ra (read all up to an id),
  *                          trimmed to the last `stream_retention_ms` (XADD MINID)
  *   ng:idem:<rid>          "id:ts" of an applied publish, for 24 h: a resent request returns the first answer
