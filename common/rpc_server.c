@@ -8,6 +8,7 @@
 #include <h2o/version.h>
 #include "log.h"
 #include "nng_close.h"
+#include "nng_msg_write.h"
 #include "pipe_set.h"
 #include "rpc_server.h"
 
@@ -57,11 +58,6 @@ struct st_rpc_server_t {
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t receiver;
 };
-
-static int msg_append(void *data, const char *buf, size_t len)
-{
-    return nng_msg_append(data, buf, len) == 0 ? 0 : -1;
-}
 
 static void arm_recv(rpc_call_t *call)
 {
@@ -158,7 +154,7 @@ static void batch_element_done(rpc_batch_t *b)
     for (unsigned i = 0; i < b->n; ++i)
         frames[i] = (proto_str_t){b->replies[i].bytes, b->replies[i].len};
     nng_msg *m = new_msg();
-    if (proto_batch_encode(frames, b->n, msg_append, m) != 0)
+    if (proto_batch_encode(frames, b->n, nng_msg_write, m) != 0)
         abort();
     rpc_call_t *frame = b->frame;
     for (unsigned i = 0; i < b->n; ++i)
@@ -178,7 +174,7 @@ void rpc_call_reply(rpc_call_t *call, proto_reply_t *rep)
         return;
     }
     nng_msg *m = new_msg();
-    if (proto_reply_encode(rep, msg_append, m) != 0)
+    if (proto_reply_encode(rep, nng_msg_write, m) != 0)
         abort(); /* only an allocation failure can make encoding fail */
     send_reply_msg(call, m);
 }
@@ -192,7 +188,7 @@ void rpc_call_reply_error(rpc_call_t *call, proto_status_t status, const char *r
         return;
     }
     nng_msg *m = new_msg();
-    if (proto_reply_encode_error(status, reason, call->server->identity, msg_append, m) != 0)
+    if (proto_reply_encode_error(status, reason, call->server->identity, nng_msg_write, m) != 0)
         abort();
     send_reply_msg(call, m);
 }

@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "log.h"
 #include "nng_close.h"
+#include "nng_msg_write.h"
 #include "pipe_set.h"
 #include "upstream.h"
 
@@ -366,11 +367,6 @@ static void on_completions(h2o_multithread_receiver_t *receiver, h2o_linklist_t 
     }
 }
 
-static int msg_append(void *data, const char *buf, size_t len)
-{
-    return nng_msg_append(data, buf, len) == 0 ? 0 : -1;
-}
-
 static int frames_append(void *data, const char *buf, size_t len)
 {
     upstream_batch_t *b = data;
@@ -392,7 +388,8 @@ static int frames_append(void *data, const char *buf, size_t len)
 static nng_msg *request_msg_new(upstream_batch_t *b)
 {
     nng_msg *msg;
-    if (nng_msg_alloc(&msg, 0) != 0)
+    /* room for the frames and the batch's framing (a map header, "v", "batch", an array and a bin header a frame) */
+    if (nng_msg_alloc(&msg, 0) != 0 || nng_msg_reserve(msg, b->frames.len + 32 + 5 * (size_t)b->ncalls) != 0)
         abort();
     if (b->ncalls == 1) {
         if (nng_msg_append(msg, b->frames.bytes, b->frames.len) != 0)
@@ -403,7 +400,7 @@ static nng_msg *request_msg_new(upstream_batch_t *b)
             size_t start = i == 0 ? 0 : b->frames.ends[i - 1];
             frames[i] = (proto_str_t){b->frames.bytes + start, b->frames.ends[i] - start};
         }
-        if (proto_batch_encode(frames, b->ncalls, msg_append, msg) != 0)
+        if (proto_batch_encode(frames, b->ncalls, nng_msg_write, msg) != 0)
             abort();
     }
     return msg;
