@@ -737,6 +737,7 @@ static int handle_publish(gateway_thread_t *thread, h2o_req_t *req, const auth_p
                       "Idempotency-Key must be 1-255 visible ASCII characters");
         return 0;
     }
+    preq.keyed = keyed == 1;
     pending_t *p = pending_new(thread, req, ROUTE_PUBLISH, started_us);
     copy_user(p, body.user_id, body.user_id_len);
     pending_ask(p, SLOT_HISTORY, thread->history, &preq, thread->gw->cfg.write_timeout_ms, keyed == 1, true);

@@ -9,7 +9,8 @@
 #include "store.h"
 #include "valid.h"
 
-#define IDEMPOTENCY_TTL_S 86400
+#define IDEMPOTENCY_TTL_S 86400 /* the first answer to a publish with the client's Idempotency-Key */
+#define RESEND_TTL_S 600        /* to one without: only the gateway resends it, within its write timeout */
 #define MARK_ALL_BATCH 1000 /* ids marked per script run, so that one call never blocks Redis for long */
 
 /* KEYS: seq, idem, user set, unread set, stream. ARGV: user, message, kind, retention ms, idempotency ttl s.
@@ -494,7 +495,7 @@ void history_store_execute(history_store_t *store, const proto_request_t *req, h
         arg(&a, req->message.ptr, req->message.len);
         arg(&a, req->kind.ptr, req->kind.len);
         argf(&a, "%" PRId64, store->retention_ms);
-        argf(&a, "%d", IDEMPOTENCY_TTL_S);
+        argf(&a, "%d", req->keyed ? IDEMPOTENCY_TTL_S : RESEND_TTL_S);
         run(o, SCRIPT_PUBLISH, 5, &a);
         return;
     }

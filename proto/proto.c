@@ -192,14 +192,15 @@ int proto_request_encode(const proto_request_t *req, proto_write_cb write, void 
          since = req->op == PROTO_OP_SINCE, watch = req->op == PROTO_OP_WATCH, forward = req->op == PROTO_OP_FORWARD;
     if (forward)
         user = false;
-    size_t n = 3 + user + 2 * publish + 2 * page + one + 2 * since + 2 * watch + 5 * forward;
+    size_t n = 3 + user + 3 * publish + 2 * page + one + 2 * since + 2 * watch + 5 * forward;
 
     if (msgpack_pack_map(&pk, n) || pack_kv_u64(&pk, "v", PROTO_VERSION) || pack_kv_u64(&pk, "op", req->op) ||
         pack_key(&pk, "rid") || msgpack_pack_bin(&pk, PROTO_RID_LEN) || msgpack_pack_bin_body(&pk, req->rid, PROTO_RID_LEN))
         return -1;
     if (user && pack_kv_str(&pk, "user", req->user_id))
         return -1;
-    if (publish && (pack_kv_str(&pk, "msg", req->message) || pack_kv_str(&pk, "kind", req->kind)))
+    if (publish && (pack_kv_str(&pk, "msg", req->message) || pack_kv_str(&pk, "kind", req->kind) || pack_key(&pk, "keyed") ||
+                    (req->keyed ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk))))
         return -1;
     if (page && (pack_kv_u64(&pk, "before", req->before) || pack_kv_u64(&pk, "limit", req->limit)))
         return -1;
@@ -368,7 +369,7 @@ int proto_request_decode(proto_request_t *req, const void *buf, size_t len)
     const msgpack_object_map *map;
     uint64_t version = 0, op = 0, limit = 0, wait = 0;
     bool have_rid = false, have_user = false, have_msg = false, have_kind = false, have_id = false, have_limit = false,
-         have_after = false, have_cursor = false, have_method = false, have_path = false;
+         have_after = false, have_cursor = false, have_method = false, have_path = false, have_keyed = false;
     int rv;
 
     memset(req, 0, sizeof(*req));
@@ -416,10 +417,14 @@ int proto_request_decode(proto_request_t *req, const void *buf, size_t len)
             ok = get_bytes(v, &req->body) && req->body.len <= PROTO_FORWARD_BODY_MAX;
         } else if (key_is(k, "idem")) {
             ok = get_str(v, &req->idempotency_key) && req->idempotency_key.len <= 255;
+        } else if (key_is(k, "keyed")) {
+            ok = have_keyed = get_bool(v, &req->keyed);
         }
         if (!ok)
             goto Exit;
     }
+    if (!have_keyed)
+        req->keyed = true; /* a gateway from before the field: keep every answer for the day, as it did */
 
     if (version != PROTO_VERSION) {
         rv = PROTO_EVERSION;

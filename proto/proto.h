@@ -5,7 +5,8 @@
  *
  *   request  {"v":1, "op":<proto_op_t>, "rid":bin16, "user":str, "msg":str, "kind":str, "before":uint, "after":uint,
  *             "limit":uint, "id":uint, "cursor":str, "wait":uint,
- *             "method":str, "path":str, "query":str, "body":bin, "idem":str}   (fields by op, see proto_op_t)
+ *             "method":str, "path":str, "query":str, "body":bin, "idem":str, "keyed":bool}
+ *            (fields by op, see proto_op_t)
  *   reply    {"v":1, "st":<proto_status_t>, "err":str, "by":str, "id":uint, "ts":int,
  *             "items":[[id, ts, user, msg, kind, read], ...], "unread":uint, "more":bool, "count":uint, "redis":bool,
  *             "cursor":str, "gap":bool, "status":uint, "ctype":str, "body":bin}
@@ -89,6 +90,8 @@ typedef struct st_proto_request_t {
     uint32_t wait_ms;   /* WATCH: how long to hold the request when nothing is new */
     proto_str_t method, path, query, body; /* FORWARD: the client's request (path without the query) */
     proto_str_t idempotency_key;            /* FORWARD: the client's Idempotency-Key header, or empty */
+    bool keyed; /* PUBLISH: rid comes from the client's Idempotency-Key, so its first answer is kept for a day; else the
+                 * rid is the gateway's own and only its resends (seconds apart) need the answer. Absent: true */
 } proto_request_t;
 
 typedef struct st_proto_notification_t {

@@ -718,6 +718,43 @@ START_TEST(publish_with_idempotency_key)
 }
 END_TEST
 
+/* How many kept publish answers (ng:idem:*) Redis holds for longer than ttl_s seconds (above), or for at most it. */
+static long long idem_keys(bool above, int ttl_s)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd),
+             "EVAL \"local n = 0 for _, k in ipairs(redis.call('KEYS', 'ng:idem:*')) do local t = redis.call('TTL', k) "
+             "if (t > %d) == (ARGV[1] == '1') then n = n + 1 end end return n\" 0 %d\r\n",
+             ttl_s, above ? 1 : 0);
+    return harness_redis_int(sys, cmd);
+}
+
+/* A publish without an Idempotency-Key keeps its answer only for the gateway's own resends (10 minutes), one with a key
+ * for the day the key is honoured: at a thousand publishes a second, a day of answers kept for every publish would
+ * have been some 86 million keys. */
+START_TEST(publish_answers_kept_only_as_long_as_needed)
+{
+    char user[64], body[160];
+    harness_user(user, "idem-ttl");
+    snprintf(body, sizeof(body), "{\"user_id\":\"%s\",\"message\":\"kept briefly\"}", user);
+    long long day = idem_keys(true, 600), brief = idem_keys(false, 600);
+
+    harness_req_t req = {.method = "POST", .path = "/v1/notifications", .body = body};
+    harness_resp_t *r = harness_request(sys, &req);
+    ck_assert_int_eq(r->status, 201);
+    harness_resp_free(r);
+    ck_assert_int_eq(idem_keys(false, 600), brief + 1);
+    ck_assert_int_eq(idem_keys(true, 600), day);
+
+    req.header = "Idempotency-Key: ttl-check-1";
+    r = harness_request(sys, &req);
+    ck_assert_int_eq(r->status, 201);
+    harness_resp_free(r);
+    ck_assert_int_eq(idem_keys(true, 600), day + 1);
+    ck_assert_int_eq(idem_keys(false, 600), brief + 1);
+}
+END_TEST
+
 START_TEST(list_rejects_bad_params)
 {
     static const char *bad_limits[] = {"0", "101", "abc", "-1", "", "1.5", "1e2", "010", "%", "99999999999999999999999"};
@@ -968,6 +1005,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, errors_over_http2);
     tcase_add_test(tc, publish_far_over_the_limit);
     tcase_add_test(tc, publish_with_idempotency_key);
+    tcase_add_test(tc, publish_answers_kept_only_as_long_as_needed);
     suite_add_tcase(s, tc);
 
     tc = shared_tcase("http2", http2_up);

@@ -302,6 +302,23 @@ START_TEST(test_request_roundtrip_publish)
 }
 END_TEST
 
+/* "keyed" (the rid comes from the client's Idempotency-Key) crosses both ways; a frame without it (a gateway from
+ * before the field) reads as keyed, so that its answers stay kept for the day. */
+START_TEST(test_request_publish_keyed)
+{
+    proto_request_t in = sample_request(PROTO_OP_PUBLISH), out;
+    for (int keyed = 0; keyed < 2; ++keyed) {
+        in.keyed = keyed;
+        assert_request_roundtrip(&in, &out);
+        ck_assert_int_eq(out.keyed, keyed);
+    }
+    ck_assert_int_eq(decode_request_edited(PROTO_OP_PUBLISH, "keyed", NULL, &out), 0);
+    ck_assert(out.keyed);
+    msgpack_object not_bool = o_str("yes");
+    ck_assert_int_eq(decode_request_edited(PROTO_OP_PUBLISH, "keyed", &not_bool, &out), PROTO_EINVALID);
+}
+END_TEST
+
 START_TEST(test_request_roundtrip_publish_limits)
 {
     /* the longest user id, kind and message, the message made of 4-byte UTF-8 sequences */
@@ -1385,6 +1402,7 @@ static Suite *proto_suite(void)
     Suite *s = suite_create("proto");
     TCase *tc = tcase_create("roundtrip");
     tcase_add_test(tc, test_request_roundtrip_publish);
+    tcase_add_test(tc, test_request_publish_keyed);
     tcase_add_test(tc, test_request_roundtrip_publish_limits);
     tcase_add_test(tc, test_request_roundtrip_page_recent);
     tcase_add_test(tc, test_request_roundtrip_mark_read);
