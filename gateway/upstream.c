@@ -48,6 +48,7 @@ struct st_upstream_batch_t {
     nng_time deadline;
     uint32_t timeout_ms;
     bool resend;
+    int ctx_resend; /* what the context's NNG_OPT_REQ_RESENDTIME was last set for: resend (1), not (0), never (-1) */
     upstream_call_t *calls[PROTO_BATCH_MAX];
     unsigned ncalls, nlive;
     struct {
@@ -422,8 +423,12 @@ static void send_batch(upstream_batch_t *b)
     atomic_store(&b->cancelled, false);
     b->deadline = nng_clock() + b->timeout_ms;
     atomic_store(&b->state, BATCH_SEND);
-    /* REQ resends on its own when the replica goes away, and after this long without a reply (longer than any call) */
-    nng_ctx_set_ms(b->ctx, NNG_OPT_REQ_RESENDTIME, b->resend ? 60000 : NNG_DURATION_INFINITE);
+    /* REQ resends on its own when the replica goes away, and after this long without a reply (longer than any call);
+     * set only when it changes (the option takes the socket's lock, which nng's threads contend for under load) */
+    if (b->ctx_resend != (int)b->resend) {
+        nng_ctx_set_ms(b->ctx, NNG_OPT_REQ_RESENDTIME, b->resend ? 60000 : NNG_DURATION_INFINITE);
+        b->ctx_resend = (int)b->resend;
+    }
     nng_aio_set_msg(b->aio, msg);
     nng_aio_set_timeout(b->aio, (nng_duration)b->timeout_ms);
     nng_ctx_send(b->ctx, b->aio);
@@ -468,6 +473,7 @@ static upstream_batch_t *open_batch(upstream_client_t *client, uint32_t timeout_
         if ((b = calloc(1, sizeof(*b))) == NULL)
             abort();
         b->client = client;
+        b->ctx_resend = -1;
         if ((rv = nng_ctx_open(&b->ctx, client->up->sock)) != 0 || (rv = nng_aio_alloc(&b->aio, on_aio, b)) != 0) {
             log_error("cannot open nng context", "error=\"%s\"", nng_strerror(rv));
             abort();
