@@ -101,7 +101,7 @@ static void place_order(rpc_call_t *call, const proto_request_t *req)
         json_decref(answer);
         return;
     }
-    orders_store_place(app.store, req->rid, &order, req->body.ptr, req->body.len, on_placed, call);
+    orders_store_place(app.store, req->rid, req->idempotency_key.len != 0, &order, req->body.ptr, req->body.len, on_placed, call);
     order_dispose(&order);
 }
 

@@ -11,7 +11,8 @@
 #include "store.h"
 #include "valid.h"
 
-#define IDEMPOTENCY_TTL_S 86400
+#define IDEMPOTENCY_TTL_S 86400 /* an order's answer, when the client sent an Idempotency-Key */
+#define RESEND_TTL_S 600        /* when it did not: only the gateway resends it, within its timeout */
 
 /* KEYS: stock, order seq, idem, then publish's five (ng:seq, ng:idem:<rid>, ng:u:<customer>, unread, ng:stream).
  * ARGV: customer, body (JSON), YYYYMMDDHHMMSS, processed_at, retention ms, idem ttl s, n, then n product/quantity pairs.
@@ -152,8 +153,8 @@ static void on_placed(redisReply *r, void *data)
     free(c);
 }
 
-void orders_store_place(orders_store_t *store, const uint8_t rid[PROTO_RID_LEN], const order_t *order, const char *body, size_t len,
-                        orders_store_cb cb, void *data)
+void orders_store_place(orders_store_t *store, const uint8_t rid[PROTO_RID_LEN], bool keyed, const order_t *order, const char *body,
+                        size_t len, orders_store_cb cb, void *data)
 {
     call_t *c = call_new(cb, data);
     char rid_hex[PROTO_RID_LEN * 2 + 1], k_idem[64], k_nidem[64], k_user[80], k_unread[96], stamp[32], processed[64], retention[24],
@@ -176,7 +177,7 @@ void orders_store_place(orders_store_t *store, const uint8_t rid[PROTO_RID_LEN],
     strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm);
     clock_iso8601(processed, sizeof(processed), now);
     snprintf(retention, sizeof(retention), "%" PRId64, store->retention_ms);
-    snprintf(ttl, sizeof(ttl), "%d", IDEMPOTENCY_TTL_S);
+    snprintf(ttl, sizeof(ttl), "%d", keyed ? IDEMPOTENCY_TTL_S : RESEND_TTL_S);
     snprintf(n, sizeof(n), "%zu", order->nlines);
 
 #define ARG(s, l) (args[nargs] = (s), lens[nargs++] = (l))

@@ -11,6 +11,7 @@
 #ifndef NOTIGATE_ORDERS_STORE_H
 #define NOTIGATE_ORDERS_STORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "order.h"
 #include "proto.h"
@@ -27,9 +28,10 @@ void orders_store_destroy(orders_store_t *store);
 /* Loads the seed's initial stock (item1 100, item2 50, item3 200) if there is no stock at all. Call on connect. */
 void orders_store_seed_stock(orders_store_t *store);
 
-/* Places order (body is the client's JSON, echoed in the record) under request id rid. */
-void orders_store_place(orders_store_t *store, const uint8_t rid[PROTO_RID_LEN], const order_t *order, const char *body, size_t len,
-                        orders_store_cb cb, void *data);
+/* Places order (body is the client's JSON, echoed in the record) under request id rid. keyed: rid comes from the
+ * client's Idempotency-Key, so the answer is kept for a day; else only for the gateway's resends (10 minutes). */
+void orders_store_place(orders_store_t *store, const uint8_t rid[PROTO_RID_LEN], bool keyed, const order_t *order, const char *body,
+                        size_t len, orders_store_cb cb, void *data);
 
 /* GET /v1/orders/{id}: 200 with the record, or 404. */
 void orders_store_get(orders_store_t *store, const char *order_id, size_t len, orders_store_cb cb, void *data);

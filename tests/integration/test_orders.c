@@ -592,10 +592,15 @@ START_TEST(idempotency_key_retry)
     r = post_order(body, key3);
     assert_failed(r, 409, R_INSUFFICIENT, "the retry of a refused order");
     harness_resp_free(r);
+    /* an answer is kept a day for a client's key, 10 minutes without one (only the gateway resends such a request) */
+    const char *ttls = "EVAL \"local n = 0 for _, k in ipairs(redis.call('KEYS', 'ord:idem:*')) do "
+                       "if redis.call('TTL', k) <= 600 then n = n + 1 end end return n\" 0\r\n";
+    long long brief = harness_redis_int(sys, ttls);
     r = post_order(body, NULL);
     assert_success(r);
     harness_resp_free(r);
     ck_assert_int_eq(stock_of(p), 95);
+    ck_assert_int_eq(harness_redis_int(sys, ttls), brief + 1);
 
     /* the order placed with the first key was recorded once: one notification names it */
     bool found, rt;
