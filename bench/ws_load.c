@@ -202,9 +202,8 @@ static void mint_token(const char *sub, const char *scope, char *out)
 {
     char claims[256], *p = out;
     long long now = (long long)time(NULL);
-    int n = snprintf(claims, sizeof(claims), "{\"sub\":\"%s\",\"iat\":%lld,\"exp\":%lld%s%s%s}", sub, now,
-                     now + WSL_TOKEN_TTL_S, scope != NULL ? ",\"scope\":\"" : "", scope != NULL ? scope : "",
-                     scope != NULL ? "\"" : "");
+    int n = snprintf(claims, sizeof(claims), "{\"sub\":\"%s\",\"iat\":%lld,\"exp\":%lld%s%s%s}", sub, now, now + WSL_TOKEN_TTL_S,
+                     scope != NULL ? ",\"scope\":\"" : "", scope != NULL ? scope : "", scope != NULL ? "\"" : "");
     if (n < 0 || (size_t)n >= sizeof(claims) || strlen(sub) > 64) {
         fprintf(stderr, "ws_load: a token's subject is too long: %s\n", sub);
         exit(2);
