@@ -30,14 +30,13 @@ struct st_chat_t {
     chat_room_t *dirty;    /* rooms whose presence is to be sent */
 };
 
-/* One message for the sessions of a room on one thread; the frames are shared by the threads. */
+/* One message for the sessions of a room on one thread; the frames are shared by the threads and the sessions (each
+ * session's queue holds a reference, not a copy: a message to 10,000 members is one copy of its bytes per protocol). */
 typedef struct st_chat_event_t {
     _Atomic unsigned refs;
     char room[VALID_USER_ID_MAX + 1];
     uint64_t exclude; /* a session that does not get it (the one that joined or left), or 0 */
-    size_t native_len, sio_len;
-    char *native, *sio;
-    char text[];
+    ws_conn_shared_t *native, *sio;
 } chat_event_t;
 
 typedef struct st_chat_delivery_t {
@@ -64,15 +63,14 @@ static chat_event_t *event_new(const char *room, uint64_t exclude, const char *n
     /* native {"type":"NAME","data":PAYLOAD[,"count":COUNT]}; Socket.IO 42["NAME",PAYLOAD[,COUNT]] */
     size_t native_len = 9 + nlen + 9 + len + (count != NULL ? 9 + clen : 0) + 1,
            sio_len = 4 + nlen + 2 + len + (count != NULL ? 1 + clen : 0) + 1;
-    chat_event_t *ev = malloc(sizeof(*ev) + native_len + sio_len);
-    if (ev == NULL)
+    chat_event_t *ev = malloc(sizeof(*ev));
+    char *text = malloc(native_len + sio_len);
+    if (ev == NULL || text == NULL)
         abort();
     atomic_store(&ev->refs, 1);
     snprintf(ev->room, sizeof(ev->room), "%s", room);
     ev->exclude = exclude;
-    ev->native = ev->text;
-    ev->sio = ev->text + native_len;
-    char *p = ev->native;
+    char *native = text, *sio = text + native_len, *p = native;
     memcpy(p, "{\"type\":\"", 9), p += 9;
     memcpy(p, name, nlen), p += nlen;
     memcpy(p, "\",\"data\":", 9), p += 9;
@@ -82,8 +80,8 @@ static chat_event_t *event_new(const char *room, uint64_t exclude, const char *n
         memcpy(p, count, clen), p += clen;
     }
     *p++ = '}';
-    ev->native_len = (size_t)(p - ev->native);
-    p = ev->sio;
+    ev->native = ws_conn_shared_text(native, (size_t)(p - native));
+    p = sio;
     memcpy(p, "42[\"", 4), p += 4;
     memcpy(p, name, nlen), p += nlen;
     memcpy(p, "\",", 2), p += 2;
@@ -93,14 +91,18 @@ static chat_event_t *event_new(const char *room, uint64_t exclude, const char *n
         memcpy(p, count, clen), p += clen;
     }
     *p++ = ']';
-    ev->sio_len = (size_t)(p - ev->sio);
+    ev->sio = ws_conn_shared_text(sio, (size_t)(p - sio));
+    free(text);
     return ev;
 }
 
 static void event_release(chat_event_t *ev)
 {
-    if (atomic_fetch_sub_explicit(&ev->refs, 1, memory_order_acq_rel) == 1)
+    if (atomic_fetch_sub_explicit(&ev->refs, 1, memory_order_acq_rel) == 1) {
+        ws_conn_shared_release(ev->native);
+        ws_conn_shared_release(ev->sio);
         free(ev);
+    }
 }
 
 /* On the receiving thread: hands ev to its local sessions of the room. */
@@ -113,10 +115,7 @@ static void deliver(gateway_thread_t *thread, chat_event_t *ev)
         session_t *s = H2O_STRUCT_FROM_MEMBER(session_t, room_link, l);
         if (s->dead || s->id == ev->exclude)
             continue;
-        if (s->proto == SESSION_SOCKETIO)
-            session_send(s, ev->sio, ev->sio_len);
-        else
-            session_send(s, ev->native, ev->native_len);
+        session_send_shared(s, s->proto == SESSION_SOCKETIO ? ev->sio : ev->native);
     }
 }
 
