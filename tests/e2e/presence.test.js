@@ -10,7 +10,11 @@ const { suite, waitUntil, sleep } = require('./harness');
 const { NativeClient, sioConnect, SioRecorder, sioConnected } = require('./clients');
 
 const FULL_MAX = 5;
-const s = suite({ gatewayArgs: ['--presence-full-max', String(FULL_MAX)] });
+// a small queue bound and no message rate limit: the last test fills a member's queue with chat messages
+const QUEUE_MAX = 256 * 1024;
+const s = suite({
+  gatewayArgs: ['--presence-full-max', String(FULL_MAX), '--ws-queue-max', String(QUEUE_MAX), '--ws-message-rate', '0'],
+});
 
 let seq = 0;
 const unique = (prefix) => `${prefix}-${process.pid}-${++seq}`;
@@ -179,4 +183,42 @@ s.test('Socket.IO in a big room: online_users(names, count), the ack with online
   const e = first.events.filter((e) => e[0] === 'online_users').at(-1);
   assert.deepEqual(e, ['online_users', names.slice(0, FULL_MAX), n]);
   assert.deepEqual(first.of('user_joined'), names.slice(1, FULL_MAX));
+});
+
+s.test('members that stop reading are cut off at their queue bound; the rest of the room gets every message', async () => {
+  // every session's queue holds references to the room's shared frames: the bound still counts their bytes
+  const room = unique('slow');
+  const SLOW = 3;
+  const slow = Array.from({ length: SLOW }, () => client());
+  const reader = client(),
+    sender = client();
+  const sids = (await Promise.all(slow.map((c) => c.ready()))).map((h) => h.data.sid);
+  await Promise.all([reader.ready(), sender.ready()]);
+  for (const [i, c] of [...slow, reader, sender].entries()) await join(c, `m${i}`, room);
+  for (const c of slow) c.ws.pause(); // the kernel's buffers fill, then the gateway's queue
+
+  const cut = () => {
+    const lines = s.sys
+      .gatewayLog()
+      .split('\n')
+      .filter((l) => l.includes('send queue full'));
+    return sids.filter((sid) => lines.some((l) => l.includes(`sid=${sid} `))).length;
+  };
+  const big = 'y'.repeat(3900);
+  let sent = 0;
+  const got = () => reader.ofType('new_message').length;
+  // until every member that stopped reading is cut off (16 MB each at most: far beyond the kernel's buffers)
+  while (cut() < SLOW && sent < 4000) {
+    // 16 x 4 KB at a time, well under the bound: a member that reads is never cut off
+    for (let i = 0; i < 16; ++i) sender.send({ type: 'send_message', message: `${sent++} ${big}` });
+    await waitUntil(() => got() >= sent || reader.closeInfo, 10000, () => `reader: ${got()} of ${sent}`);
+    assert.equal(reader.closeInfo, null, 'the member that reads stays');
+  }
+  assert.equal(cut(), SLOW, `every member that stopped reading is cut off (${cut()} of ${SLOW}, after ${sent})`);
+  await sender.waitCount((f) => f.type === 'new_message', sent, { timeoutMs: 10000, what: 'the sender has them all' });
+  const seqs = reader.ofType('new_message').map((f) => Number(f.data.message.split(' ')[0]));
+  assert.deepEqual(seqs, Array.from({ length: sent }, (_, i) => i), 'every message once, in order');
+  for (const c of slow) c.ws.resume();
+  const r = await fetch(`${s.sys.url}/healthz`);
+  assert.equal(r.status, 200);
 });
