@@ -271,7 +271,8 @@ def run_fanout(ctx, B, rnd, target, n):
         for i, k in enumerate(spread(n, 5000)):
             lat = os.path.join(workdir, "lat-%d.txt" % i)
             lat_files.append(lat)
-            # quiet: notigate's presence list (online_users) goes out at most every 50 ms + 1 ms per 5 members (<= 2 s)
+            # quiet: notigate's presence list (online_users) goes out at most every 50 ms + 1 ms per 5 members (2 s at
+            # 10,000)
             argv = load_argv(ctx, side, target, k, i, first) + [
                 "--expect", str(m), "--latencies", lat, "--quiet-ms", "2500" if target.startswith("ours") else "1000",
                 "--name-prefix", "m%d_" % rnd, "--connect-inflight", "50"]

@@ -11,6 +11,7 @@
 #include "session.h"
 
 #define PRESENCE_TICK_MS 25
+#define PRESENCE_WINDOW_MAX_US 10000000 /* a room's online_users at least this often while it changes */
 
 typedef struct st_chat_room_t {
     char name[VALID_USER_ID_MAX + 1];
@@ -246,9 +247,11 @@ static void on_presence_tick(h2o_timeout_entry_t *entry)
     chat_room_t **link = &chat->dirty;
     while (*link != NULL) {
         chat_room_t *room = *link;
+        /* an update costs a frame per member (about 20 us of kernel time each here): a window growing with the room
+         * keeps its cost near a tenth of a core whatever the size, up to 50,000 members */
         uint64_t window_us = (50 + room->nmembers / 5) * 1000;
-        if (window_us > 2000000)
-            window_us = 2000000;
+        if (window_us > PRESENCE_WINDOW_MAX_US)
+            window_us = PRESENCE_WINDOW_MAX_US;
         if (now - room->last_presence_us < window_us) {
             link = &room->next_dirty;
             continue;
