@@ -36,12 +36,16 @@ PER_PROCESS = 5000  # sessions per ws_load process (one process may hold 20,000 
 class LoadProc:
     """One ws_load process: stdin for go/stop, stdout lines collected by a thread."""
 
-    def __init__(self, B, name, argv, logdir):
+    def __init__(self, B, name, argv, logdir, secret=None):
         self.name = name
         self.lines = queue.Queue()
         self.errf = open(os.path.join(logdir, name + ".log"), "ab")
+        # the gateway's secret, in the environment (ps shows arguments): ws_load makes each session's token with it
+        env = {k: v for k, v in os.environ.items() if k not in ("NOTIGATE_JWT_SECRET", "NOTIGATE_JWT_SECRET_FILE")}
+        if secret is not None:
+            env["NOTIGATE_JWT_SECRET"] = secret
         self.popen = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errf, text=True,
-                                      start_new_session=True)
+                                      start_new_session=True, env=env)
         self.pid = self.popen.pid
         self.result = None
         self.seen = []
@@ -127,6 +131,12 @@ def start_target(ctx, B, target, workdir):
     return B.Side(target, [p], port, workdir), p.pid
 
 
+def secret_for(B, target):
+    """The secret ws_load makes its tokens with: notigate's (it runs with auth on, as users run it); the peers check
+    no credential, and get none."""
+    return B.JWT_SECRET if target.startswith("ours") else None
+
+
 def proto_of(target):
     return "sio" if target in ("ours-sio", "seed") else "native"
 
@@ -200,7 +210,7 @@ def run_idle(ctx, B, rnd, target, n):
                 argv += ["--user-prefix", "idle%d_" % rnd]
             elif target == "ours-sio":
                 argv += ["--user-prefix", "idle%d_" % rnd, "--auth"]
-            loads.append(LoadProc(B, "ws_load-%d" % i, argv, os.path.join(workdir, "logs")))
+            loads.append(LoadProc(B, "ws_load-%d" % i, argv, os.path.join(workdir, "logs"), secret_for(B, target)))
             first += k
         t0 = time.monotonic()
         for lp in loads:
@@ -261,7 +271,8 @@ def run_fanout(ctx, B, rnd, target, n):
         for i, k in enumerate(spread(n, 5000)):
             lat = os.path.join(workdir, "lat-%d.txt" % i)
             lat_files.append(lat)
-            # quiet: notigate's presence list (online_users) goes out at most every 50 ms + 1 ms per 5 members (<= 2 s)
+            # quiet: notigate's presence list (online_users) goes out at most every 50 ms + 1 ms per 5 members (2 s at
+            # 10,000)
             argv = load_argv(ctx, side, target, k, i, first) + [
                 "--expect", str(m), "--latencies", lat, "--quiet-ms", "2500" if target.startswith("ours") else "1000",
                 "--name-prefix", "m%d_" % rnd, "--connect-inflight", "50"]
@@ -272,7 +283,7 @@ def run_fanout(ctx, B, rnd, target, n):
                 argv += ["--join", "lobby"] + (["--join-ack"] if target == "ours-sio" else [])
             if i == 0:
                 argv += ["--send-messages", str(m), "--send-interval-ms", str(interval)]
-            loads.append(LoadProc(B, "ws_load-%d" % i, argv, os.path.join(workdir, "logs")))
+            loads.append(LoadProc(B, "ws_load-%d" % i, argv, os.path.join(workdir, "logs"), secret_for(B, target)))
             first += k
         t0 = time.monotonic()
         for lp in loads:
@@ -309,7 +320,7 @@ def run_notify(ctx, B, rnd, target, n):
         argv = load_argv(ctx, side, target, n, 0, 0) + [
             "--user", user, "--expect", str(m), "--latencies", lat, "--quiet-ms", "500", "--publish-count", str(m),
             "--publish-rate", "2", "--publish-conns", "1"] + (["--auth"] if target == "ours-sio" else [])
-        lp = LoadProc(B, "ws_load-0", argv, os.path.join(workdir, "logs"))
+        lp = LoadProc(B, "ws_load-0", argv, os.path.join(workdir, "logs"), secret_for(B, target))
         lp.wait_for("ready ", time.monotonic() + ctx.ws_setup_timeout)
         B.wait_idle(side)
         lp.send("go")
@@ -339,7 +350,7 @@ def run_publish(ctx, B, rnd, target, rate, seconds):
         argv = load_argv(ctx, side, target, 1, 0, 0) + [
             "--user", "pub%d" % rnd, "--expect", str(count), "--latencies", lat, "--quiet-ms", "300",
             "--publish-count", str(count), "--publish-rate", str(rate), "--publish-conns", "64"]
-        lp = LoadProc(B, "ws_load-0", argv, os.path.join(workdir, "logs"))
+        lp = LoadProc(B, "ws_load-0", argv, os.path.join(workdir, "logs"), secret_for(B, target))
         lp.wait_for("ready ", time.monotonic() + 60)
         lp.send("go")
         try:
@@ -390,13 +401,15 @@ def run(ctx, B, short, rounds, only=None):
     ctx.ws_load = os.path.join(ctx.bench_build, "ws_load")
     ctx.ws_messages = 4 if short else 6
     ctx.ws_setup_timeout = 120 if short else 300
-    # a room's set-up costs the server O(N^2) presence traffic (every join announced to every member): bounded
+    # a room's set-up: notigate announces joins one by one only up to --presence-full-max members (then O(N)); the
+    # peers announce every join to every member (the seed chat) or nothing (the `ws` server)
     ctx.ws_fanout_setup_timeout = 120 if short else 150
     # short (CI): pings every 500 ms, held 2 s, so that a client that does not answer pings fails the run
     ctx.ws_ping_ms = 500 if short else None
-    # 1,000 and 10,000 sessions of one user (notification fan-out) are far over the default --max-sessions-per-user (16)
-    # ws_load sends no tokens yet: the WebSocket half runs without auth (the HTTP half runs with it)
-    ctx.ws_gateway_args = ["--max-sessions-per-user", "0", "--insecure-no-auth"]
+    # 1,000 and 10,000 sessions of one user (notification fan-out) are far over the default --max-sessions-per-user (16).
+    # Auth is on (start_ours gives the gateway bench.JWT_SECRET): every session carries a token of its own, which
+    # ws_load makes with the same secret (secret_for), and the publisher a publisher's.
+    ctx.ws_gateway_args = ["--max-sessions-per-user", "0"]
     if short:
         ctx.ws_gateway_args += ["--ws-ping-interval-ms", "500", "--ws-ping-timeout-ms", "5000"]
     ctx.ws_hold_s = 2.0 if short else 0

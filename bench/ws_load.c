@@ -18,6 +18,13 @@
  *      --auto, --linger-ms after the last send) prints "result {json}" and exits. --latencies FILE gets "seq latency_us"
  *      lines, one per message received.
  *
+ * Credentials: with the gateway's HS256 secret in NOTIGATE_JWT_SECRET (as `gateway mint-token` takes it; never a flag,
+ * which ps would show), every session carries a token as the README's clients send it: native sessions an
+ * `Authorization: Bearer` header on the upgrade, Socket.IO sessions auth.token in CONNECT (socket.io-client's
+ * `auth: {token}`), and the publisher's POSTs a publisher's token (scope publish). A session's token is for its user
+ * (--user, --user-prefix), or, for a session that only chats, for its chat name. Tokens are made here (HMAC-SHA256 with
+ * OpenSSL, as an identity provider would), one per session as it opens: thousands cost milliseconds, not a process each.
+ *
  * A benchmark program, not a test: it trusts the servers' framing and reports what it sees.
  */
 #include <arpa/inet.h>
@@ -40,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 
 #define WSL_READ_CHUNK (256 * 1024)
@@ -47,6 +55,8 @@
 #define WSL_CLASSIFY 48    /* payload bytes enough to tell a frame's type */
 #define WSL_TAG "\"message\":\"wsb "
 #define WSL_MAX_EVENTS 512
+#define WSL_TOKEN_TTL_S (6 * 3600)
+#define WSL_TOKEN_MAX 512
 
 enum { WSL_NATIVE, WSL_SIO };
 enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSED };
@@ -109,6 +119,10 @@ static struct {
     char stdin_buf[256];
     size_t stdin_len;
     uint64_t rng;
+    /* credentials: the gateway's secret (none: no tokens are sent) */
+    char *secret;
+    size_t secret_len;
+    char publisher_token[WSL_TOKEN_MAX];
 } W;
 
 /* ---- small helpers ---------------------------------------------------------------------------------------------- */
@@ -167,6 +181,74 @@ static void say(const char *fmt, ...)
     va_end(ap);
     fputc('\n', stdout);
     fflush(stdout);
+}
+
+/* ---- tokens ------------------------------------------------------------------------------------------------------- */
+
+/* base64url without padding (RFC 7515) of n bytes into out (NUL-terminated); returns its length. */
+static size_t b64url(const unsigned char *in, size_t n, char *out)
+{
+    int len = EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+    while (len > 0 && out[len - 1] == '=')
+        --len;
+    out[len] = '\0';
+    for (int i = 0; i < len; ++i)
+        out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+    return (size_t)len;
+}
+
+/* A JWT (HS256) for sub with scope (NULL: none), valid for WSL_TOKEN_TTL_S, into out (WSL_TOKEN_MAX bytes). */
+static void mint_token(const char *sub, const char *scope, char *out)
+{
+    char claims[256], *p = out;
+    long long now = (long long)time(NULL);
+    int n = snprintf(claims, sizeof(claims), "{\"sub\":\"%s\",\"iat\":%lld,\"exp\":%lld%s%s%s}", sub, now, now + WSL_TOKEN_TTL_S,
+                     scope != NULL ? ",\"scope\":\"" : "", scope != NULL ? scope : "", scope != NULL ? "\"" : "");
+    if (n < 0 || (size_t)n >= sizeof(claims) || strlen(sub) > 64) {
+        fprintf(stderr, "ws_load: a token's subject is too long: %s\n", sub);
+        exit(2);
+    }
+    static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    p += b64url((const unsigned char *)header, sizeof(header) - 1, p);
+    *p++ = '.';
+    p += b64url((const unsigned char *)claims, (size_t)n, p);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned maclen = 0;
+    if (HMAC(EVP_sha256(), W.secret, (int)W.secret_len, (const unsigned char *)out, (size_t)(p - out), mac, &maclen) == NULL) {
+        fprintf(stderr, "ws_load: HMAC failed\n");
+        exit(1);
+    }
+    *p++ = '.';
+    b64url(mac, maclen, p);
+}
+
+/* The name a session's token is for: its user, else its chat name. */
+static void session_subject(uint32_t index, char *out, size_t outsz)
+{
+    if (W.user != NULL)
+        snprintf(out, outsz, "%s", W.user);
+    else if (W.user_prefix != NULL)
+        snprintf(out, outsz, "%s%u", W.user_prefix, W.first_index + index);
+    else
+        snprintf(out, outsz, "%s%u", W.name_prefix, W.first_index + index);
+}
+
+/* Session index's token into out, or false when no secret was given (no token sent). */
+static bool session_token(uint32_t index, char *out)
+{
+    static char one_user[WSL_TOKEN_MAX]; /* --user: every session has the same */
+    char sub[96];
+    if (W.secret == NULL)
+        return false;
+    if (W.user != NULL && one_user[0] != '\0') {
+        memcpy(out, one_user, sizeof(one_user));
+        return true;
+    }
+    session_subject(index, sub, sizeof(sub));
+    mint_token(sub, NULL, out);
+    if (W.user != NULL)
+        memcpy(one_user, out, sizeof(one_user));
+    return true;
 }
 
 /* ---- sockets ------------------------------------------------------------------------------------------------------ */
@@ -423,15 +505,19 @@ static void on_text(wsl_conn_t *c, const char *p, size_t len, bool whole, uint64
     if (len == 0)
         return;
     switch (p[0]) {
-    case '0': { /* Engine.IO open: connect to the default namespace */
-        char msg[160];
+    case '0': { /* Engine.IO open: connect to the default namespace, with auth {user_id, token} as far as given */
+        char msg[160 + WSL_TOKEN_MAX], user[96] = "", token[WSL_TOKEN_MAX];
+        if (W.auth && (W.user != NULL || W.user_prefix != NULL))
+            session_subject(c->index, user, sizeof(user));
+        bool has_token = session_token(c->index, token);
         int n = 2;
-        if (W.auth && W.user != NULL)
-            n = snprintf(msg, sizeof(msg), "40{\"user_id\":\"%s\"}", W.user);
-        else if (W.auth && W.user_prefix != NULL)
-            n = snprintf(msg, sizeof(msg), "40{\"user_id\":\"%s%u\"}", W.user_prefix, W.first_index + c->index);
-        else
-            memcpy(msg, "40", 2);
+        memcpy(msg, "40", 2);
+        if (user[0] != '\0' && has_token)
+            n = snprintf(msg, sizeof(msg), "40{\"user_id\":\"%s\",\"token\":\"%s\"}", user, token);
+        else if (user[0] != '\0')
+            n = snprintf(msg, sizeof(msg), "40{\"user_id\":\"%s\"}", user);
+        else if (has_token)
+            n = snprintf(msg, sizeof(msg), "40{\"token\":\"%s\"}", token);
         ws_send_text(c, msg, (size_t)n);
         break;
     }
@@ -600,16 +686,19 @@ static void conn_send_handshake(wsl_conn_t *c)
         memcpy(raw + i, &r, 4);
     }
     base64(raw, sizeof(raw), c->key);
-    char query[160] = "", req[768];
+    char query[160] = "", req[768 + WSL_TOKEN_MAX], token[WSL_TOKEN_MAX], authz[WSL_TOKEN_MAX + 32] = "";
     const char *sep = strchr(W.path, '?') != NULL ? "&" : "?";
     if (!W.auth && W.user != NULL)
         snprintf(query, sizeof(query), "%suser_id=%s", sep, W.user);
     else if (!W.auth && W.user_prefix != NULL)
         snprintf(query, sizeof(query), "%suser_id=%s%u", sep, W.user_prefix, W.first_index + c->index);
+    /* native: the token on the upgrade (Socket.IO sends it in CONNECT) */
+    if (W.proto == WSL_NATIVE && session_token(c->index, token))
+        snprintf(authz, sizeof(authz), "Authorization: Bearer %s\r\n", token);
     int n = snprintf(req, sizeof(req),
                      "GET %s%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                     W.path, query, W.host, W.port, c->key);
+                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+                     W.path, query, W.host, W.port, c->key, authz);
     c->state = ST_HANDSHAKE;
     if (sock_send(c->fd, &c->out, &c->want_write, c, req, (size_t)n) != 0)
         conn_fail(c, "write failed");
@@ -817,14 +906,15 @@ static void publish_due(uint64_t t)
             ++W.post_errors, ++W.published;
             continue;
         }
-        char body[256], req[512];
+        char body[256], req[768 + WSL_TOKEN_MAX];
         uint64_t ts = now_ns();
         int bl = snprintf(body, sizeof(body), "{\"user_id\":\"%s\",\"kind\":\"bench\",\"message\":\"wsb %d %" PRIu64 "\"}",
                           W.publish_user, W.published, ts);
         int n = snprintf(req, sizeof(req),
                          "POST /v1/notifications HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
-                         "Content-Length: %d\r\n\r\n%s",
-                         W.host, W.port, bl, body);
+                         "%s%s%sContent-Length: %d\r\n\r\n%s",
+                         W.host, W.port, W.secret != NULL ? "Authorization: Bearer " : "", W.publisher_token,
+                         W.secret != NULL ? "\r\n" : "", bl, body);
         if (ts - due > W.lag_max_ns)
             W.lag_max_ns = ts - due;
         h->pending[(h->head + h->count) % h->cap] = ts;
@@ -975,6 +1065,10 @@ static void usage(FILE *f)
                "  --auto                   go once ready; stop --linger-ms after the last send, or once complete\n"
                "  --linger-ms MS           default 3000\n"
                "  -h, --help               this text\n"
+               "\n"
+               "NOTIGATE_JWT_SECRET (environment): the gateway's HS256 secret; each session then sends a token of its own\n"
+               "(native: Authorization header on the upgrade; Socket.IO: auth.token in CONNECT) for its user or its chat\n"
+               "name, and the publisher a publisher's token. Without it no credential is sent.\n"
                "\n"
                "stdout: \"ready opened=N failed=N joined=N\", \"complete\" (every session has --expect messages), and at the\n"
                "end \"result {json}\": sessions opened, failed, closed by the server, pings answered, messages received,\n"
@@ -1162,6 +1256,17 @@ int main(int argc, char **argv)
         return 2;
     }
     W.rng = now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
+    const char *secret = getenv("NOTIGATE_JWT_SECRET");
+    if (secret != NULL && secret[0] != '\0') {
+        W.secret_len = strlen(secret);
+        while (W.secret_len > 0 && (secret[W.secret_len - 1] == '\n' || secret[W.secret_len - 1] == '\r'))
+            --W.secret_len; /* as the gateway reads it: trailing CR/LF dropped */
+        W.secret = xrealloc(NULL, W.secret_len + 1);
+        memcpy(W.secret, secret, W.secret_len);
+        W.secret[W.secret_len] = '\0';
+        unsetenv("NOTIGATE_JWT_SECRET");
+        mint_token("bench-publisher", "publish", W.publisher_token);
+    }
     if ((W.ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
         perror("ws_load: epoll_create1");
         return 1;

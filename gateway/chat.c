@@ -11,14 +11,12 @@
 #include "session.h"
 
 #define PRESENCE_TICK_MS 25
+#define PRESENCE_WINDOW_MAX_US 10000000 /* a room's online_users at least this often while it changes */
 
 typedef struct st_chat_room_t {
     char name[VALID_USER_ID_MAX + 1];
-    struct {
-        uint64_t session_id;  /* 0: a member that left (compacted away once they are many) */
-        const char *username; /* the session's chat_member_t owns it, and frees it only after leaving the room */
-    } * members;              /* in join order */
-    size_t nslots, nmembers, cap;
+    h2o_linklist_t members; /* chat_member_t by _link, in join order; each session frees its own after unlinking it */
+    size_t nmembers;
     unsigned *per_thread; /* members on each loop thread */
     bool dirty;           /* presence changed since the last online_users */
     uint64_t last_presence_us;
@@ -27,19 +25,19 @@ typedef struct st_chat_room_t {
 
 struct st_chat_t {
     gateway_t *gw;
+    size_t full_max;       /* --presence-full-max */
     pthread_mutex_t mutex; /* guards everything below */
     strmap_t *rooms;       /* name -> chat_room_t */
     chat_room_t *dirty;    /* rooms whose presence is to be sent */
 };
 
-/* One message for the sessions of a room on one thread; the frames are shared by the threads. */
+/* One message for the sessions of a room on one thread; the frames are shared by the threads and the sessions (each
+ * session's queue holds a reference, not a copy: a message to 10,000 members is one copy of its bytes per protocol). */
 typedef struct st_chat_event_t {
     _Atomic unsigned refs;
     char room[VALID_USER_ID_MAX + 1];
     uint64_t exclude; /* a session that does not get it (the one that joined or left), or 0 */
-    size_t native_len, sio_len;
-    char *native, *sio;
-    char text[];
+    ws_conn_shared_t *native, *sio;
 } chat_event_t;
 
 typedef struct st_chat_delivery_t {
@@ -58,40 +56,54 @@ static chat_t *the_chat(gateway_thread_t *thread)
 
 /* ---- events ----------------------------------------------------------------------------------------------------- */
 
-static chat_event_t *event_new(const char *room, uint64_t exclude, const char *name, const char *payload, size_t len)
+/* The event NAME with PAYLOAD (JSON); count (a JSON number, or NULL) is the total that goes with a capped list. */
+static chat_event_t *event_new(const char *room, uint64_t exclude, const char *name, const char *payload, size_t len,
+                               const char *count)
 {
-    size_t nlen = strlen(name);
-    /* native {"type":"NAME","data":PAYLOAD}; Socket.IO 42["NAME",PAYLOAD] */
-    size_t native_len = 9 + nlen + 9 + len + 1, sio_len = 4 + nlen + 2 + len + 1;
-    chat_event_t *ev = malloc(sizeof(*ev) + native_len + sio_len);
-    if (ev == NULL)
+    size_t nlen = strlen(name), clen = count != NULL ? strlen(count) : 0;
+    /* native {"type":"NAME","data":PAYLOAD[,"count":COUNT]}; Socket.IO 42["NAME",PAYLOAD[,COUNT]] */
+    size_t native_len = 9 + nlen + 9 + len + (count != NULL ? 9 + clen : 0) + 1,
+           sio_len = 4 + nlen + 2 + len + (count != NULL ? 1 + clen : 0) + 1;
+    chat_event_t *ev = malloc(sizeof(*ev));
+    char *text = malloc(native_len + sio_len);
+    if (ev == NULL || text == NULL)
         abort();
     atomic_store(&ev->refs, 1);
     snprintf(ev->room, sizeof(ev->room), "%s", room);
     ev->exclude = exclude;
-    ev->native = ev->text;
-    ev->sio = ev->text + native_len;
-    char *p = ev->native;
+    char *native = text, *sio = text + native_len, *p = native;
     memcpy(p, "{\"type\":\"", 9), p += 9;
     memcpy(p, name, nlen), p += nlen;
     memcpy(p, "\",\"data\":", 9), p += 9;
     memcpy(p, payload, len), p += len;
+    if (count != NULL) {
+        memcpy(p, ",\"count\":", 9), p += 9;
+        memcpy(p, count, clen), p += clen;
+    }
     *p++ = '}';
-    ev->native_len = (size_t)(p - ev->native);
-    p = ev->sio;
+    ev->native = ws_conn_shared_text(native, (size_t)(p - native));
+    p = sio;
     memcpy(p, "42[\"", 4), p += 4;
     memcpy(p, name, nlen), p += nlen;
     memcpy(p, "\",", 2), p += 2;
     memcpy(p, payload, len), p += len;
+    if (count != NULL) {
+        *p++ = ',';
+        memcpy(p, count, clen), p += clen;
+    }
     *p++ = ']';
-    ev->sio_len = (size_t)(p - ev->sio);
+    ev->sio = ws_conn_shared_text(sio, (size_t)(p - sio));
+    free(text);
     return ev;
 }
 
 static void event_release(chat_event_t *ev)
 {
-    if (atomic_fetch_sub_explicit(&ev->refs, 1, memory_order_acq_rel) == 1)
+    if (atomic_fetch_sub_explicit(&ev->refs, 1, memory_order_acq_rel) == 1) {
+        ws_conn_shared_release(ev->native);
+        ws_conn_shared_release(ev->sio);
         free(ev);
+    }
 }
 
 /* On the receiving thread: hands ev to its local sessions of the room. */
@@ -104,10 +116,7 @@ static void deliver(gateway_thread_t *thread, chat_event_t *ev)
         session_t *s = H2O_STRUCT_FROM_MEMBER(session_t, room_link, l);
         if (s->dead || s->id == ev->exclude)
             continue;
-        if (s->proto == SESSION_SOCKETIO)
-            session_send(s, ev->sio, ev->sio_len);
-        else
-            session_send(s, ev->native, ev->native_len);
+        session_send_shared(s, s->proto == SESSION_SOCKETIO ? ev->sio : ev->native);
     }
 }
 
@@ -162,6 +171,7 @@ static chat_room_t *room_get(chat_t *chat, const char *name, size_t len, bool cr
         if ((room = calloc(1, sizeof(*room))) == NULL || (room->per_thread = calloc(chat->gw->nthreads, sizeof(unsigned))) == NULL)
             abort();
         memcpy(room->name, name, len);
+        h2o_linklist_init_anchor(&room->members);
         strmap_set(chat->rooms, room->name, len, room);
     }
     return room;
@@ -170,17 +180,17 @@ static chat_room_t *room_get(chat_t *chat, const char *name, size_t len, bool cr
 static void room_free(chat_t *chat, chat_room_t *room)
 {
     strmap_remove(chat->rooms, room->name, strlen(room->name));
-    free(room->members);
     free(room->per_thread);
     free(room);
 }
 
-chat_t *chat_create(gateway_t *gw)
+chat_t *chat_create(gateway_t *gw, size_t presence_full_max)
 {
     chat_t *chat = calloc(1, sizeof(*chat));
     if (chat == NULL)
         abort();
     chat->gw = gw;
+    chat->full_max = presence_full_max;
     pthread_mutex_init(&chat->mutex, NULL);
     chat->rooms = strmap_create();
     return chat;
@@ -189,7 +199,6 @@ chat_t *chat_create(gateway_t *gw)
 static void free_room_cb(const char *key, size_t len, void *value, void *data)
 {
     chat_room_t *room = value;
-    free(room->members);
     free(room->per_thread);
     free(room);
 }
@@ -204,20 +213,26 @@ void chat_destroy(chat_t *chat)
 
 /* ---- presence --------------------------------------------------------------------------------------------------- */
 
-/* The members' names as a JSON array (under the mutex). */
-static void write_names(const chat_room_t *room, json_out_t *buf)
+/* True if the room is over --presence-full-max: no user_joined / user_left, capped lists with a count. */
+static bool room_is_big(const chat_t *chat, size_t nmembers)
 {
-    bool first = true;
+    return nmembers > chat->full_max;
+}
+
+/* The first (in join order) --presence-full-max members' names as a JSON array, under the mutex: O(full_max) however
+ * big the room. Returns true if some were left out. */
+static bool write_names(const chat_t *chat, const chat_room_t *room, json_out_t *buf)
+{
+    size_t n = 0;
     json_out_lit(buf, "[");
-    for (size_t i = 0; i < room->nslots; ++i) {
-        if (room->members[i].session_id == 0)
-            continue;
-        if (!first)
+    for (const h2o_linklist_t *l = room->members.next; l != &room->members && n < chat->full_max; l = l->next, ++n) {
+        const chat_member_t *m = H2O_STRUCT_FROM_MEMBER(chat_member_t, _link, l);
+        if (n != 0)
             json_out_lit(buf, ",");
-        first = false;
-        json_out_str(buf, room->members[i].username, strlen(room->members[i].username));
+        json_out_str(buf, m->username, strlen(m->username));
     }
     json_out_lit(buf, "]");
+    return n < room->nmembers;
 }
 
 /* Thread 0, every tick: one online_users per dirty room whose window has passed. */
@@ -232,9 +247,11 @@ static void on_presence_tick(h2o_timeout_entry_t *entry)
     chat_room_t **link = &chat->dirty;
     while (*link != NULL) {
         chat_room_t *room = *link;
+        /* an update costs a frame per member (about 20 us of kernel time each here): a window growing with the room
+         * keeps its cost near a tenth of a core whatever the size, up to 50,000 members */
         uint64_t window_us = (50 + room->nmembers / 5) * 1000;
-        if (window_us > 2000000)
-            window_us = 2000000;
+        if (window_us > PRESENCE_WINDOW_MAX_US)
+            window_us = PRESENCE_WINDOW_MAX_US;
         if (now - room->last_presence_us < window_us) {
             link = &room->next_dirty;
             continue;
@@ -247,8 +264,10 @@ static void on_presence_tick(h2o_timeout_entry_t *entry)
             continue;
         }
         json_out_reset(&buf);
-        write_names(room, &buf);
-        chat_event_t *ev = event_new(room->name, 0, "online_users", buf.buf, buf.len);
+        char count[24];
+        bool capped = write_names(chat, room, &buf);
+        snprintf(count, sizeof(count), "%zu", room->nmembers);
+        chat_event_t *ev = event_new(room->name, 0, "online_users", buf.buf, buf.len, capped ? count : NULL);
         unsigned per_thread[256];
         memcpy(per_thread, room->per_thread, thread->gw->nthreads * sizeof(unsigned));
         pthread_mutex_unlock(&chat->mutex);
@@ -332,24 +351,21 @@ int chat_join(session_t *s, const char *username, size_t ulen, const char *room_
     unsigned per_thread[256];
     pthread_mutex_lock(&chat->mutex);
     chat_room_t *room = room_get(chat, room_name, rlen, true);
-    if (room->nslots == room->cap) {
-        room->cap = room->cap != 0 ? room->cap * 2 : 8;
-        if ((room->members = realloc(room->members, room->cap * sizeof(*room->members))) == NULL)
-            abort();
-    }
-    room->members[room->nslots].session_id = s->id;
-    room->members[room->nslots].username = m->username;
-    ++room->nslots;
+    h2o_linklist_insert(&room->members, &m->_link);
     ++room->nmembers;
     ++room->per_thread[thread->index];
     mark_dirty(chat, room);
-    memcpy(per_thread, room->per_thread, thread->gw->nthreads * sizeof(unsigned));
+    bool announce = !room_is_big(chat, room->nmembers);
+    if (announce)
+        memcpy(per_thread, room->per_thread, thread->gw->nthreads * sizeof(unsigned));
     pthread_mutex_unlock(&chat->mutex);
 
-    json_out_t name = {NULL};
-    json_out_str(&name, m->username, ulen);
-    post(thread, event_new(m->room, s->id, "user_joined", name.buf, name.len), per_thread);
-    json_out_dispose(&name);
+    if (announce) {
+        json_out_t name = {NULL};
+        json_out_str(&name, m->username, ulen);
+        post(thread, event_new(m->room, s->id, "user_joined", name.buf, name.len, NULL), per_thread);
+        json_out_dispose(&name);
+    }
     return 0;
 }
 
@@ -371,40 +387,27 @@ void chat_leave(session_t *s)
     }
 
     unsigned per_thread[256];
-    bool found = false;
+    bool announce = false;
     pthread_mutex_lock(&chat->mutex);
-    chat_room_t *room = room_get(chat, m->room, rlen, false);
+    chat_room_t *room = room_get(chat, m->room, rlen, false); /* there while it has members: m is one */
     if (room != NULL) {
-        for (size_t i = 0; i < room->nslots; ++i) {
-            if (room->members[i].session_id == s->id) {
-                room->members[i].session_id = 0;
-                room->members[i].username = NULL;
-                --room->nmembers;
-                --room->per_thread[thread->index];
-                found = true;
-                break;
-            }
-        }
-        if (room->nslots > 2 * room->nmembers + 16) {
-            /* compact, keeping join order: online_users lists members as they came */
-            size_t o = 0;
-            for (size_t i = 0; i < room->nslots; ++i)
-                if (room->members[i].session_id != 0)
-                    room->members[o++] = room->members[i];
-            room->nslots = o;
-        }
+        announce = !room_is_big(chat, room->nmembers); /* counting the one who leaves, as its join did */
+        h2o_linklist_unlink(&m->_link);
+        --room->nmembers;
+        --room->per_thread[thread->index];
         mark_dirty(chat, room);
-        memcpy(per_thread, room->per_thread, thread->gw->nthreads * sizeof(unsigned));
+        if (announce)
+            memcpy(per_thread, room->per_thread, thread->gw->nthreads * sizeof(unsigned));
     }
     pthread_mutex_unlock(&chat->mutex);
 
-    if (found) {
+    if (announce) {
         json_out_t name = {NULL};
         json_out_str(&name, m->username, strlen(m->username));
-        post(thread, event_new(m->room, s->id, "user_left", name.buf, name.len), per_thread);
+        post(thread, event_new(m->room, s->id, "user_left", name.buf, name.len, NULL), per_thread);
         json_out_dispose(&name);
     }
-    free(m);
+    free(m); /* unlinked under the mutex: no other thread reads it any more */
 }
 
 int chat_send_message(session_t *s, const char *message, size_t len, const char **code, const char **msg)
@@ -440,7 +443,7 @@ int chat_send_message(session_t *s, const char *message, size_t len, const char 
         memcpy(per_thread, room->per_thread, thread->gw->nthreads * sizeof(unsigned));
     pthread_mutex_unlock(&chat->mutex);
     if (room != NULL)
-        post(thread, event_new(m->room, 0, "new_message", payload.buf, payload.len), per_thread);
+        post(thread, event_new(m->room, 0, "new_message", payload.buf, payload.len, NULL), per_thread);
     json_out_dispose(&payload);
     return 0;
 }
@@ -448,11 +451,20 @@ int chat_send_message(session_t *s, const char *message, size_t len, const char 
 void chat_online_users(session_t *s, json_out_t *buf)
 {
     chat_t *chat = the_chat(s->thread);
+    size_t total = 0;
+    bool capped = false;
+    json_out_lit(buf, "\"online_users\":");
     pthread_mutex_lock(&chat->mutex);
     chat_room_t *room = s->chat != NULL ? room_get(chat, s->chat->room, strlen(s->chat->room), false) : NULL;
-    if (room != NULL)
-        write_names(room, buf);
-    else
+    if (room != NULL) {
+        capped = write_names(chat, room, buf);
+        total = room->nmembers;
+    } else {
         json_out_lit(buf, "[]");
+    }
     pthread_mutex_unlock(&chat->mutex);
+    if (capped) {
+        json_out_lit(buf, ",\"online_count\":");
+        json_out_u64(buf, total);
+    }
 }

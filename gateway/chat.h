@@ -7,6 +7,13 @@
  * room, where it goes to that thread's sessions. Presence (online_users) is coalesced: at most one update per room
  * per window (50 ms, longer for big rooms), so a crowd joining does not send the member list once per join.
  * Rooms span the loop threads of one gateway process (like Socket.IO without an adapter).
+ *
+ * Big rooms: a room of at most presence_full_max members (--presence-full-max) behaves as the seed's chat (user_joined
+ * and user_left to the others, online_users with every name). Above it, joins and leaves are not announced one by one
+ * (N joins would cost N^2 frames) and every list of names (online_users, the joined answer) holds the first
+ * presence_full_max members in join order plus the room's total count, so that a join, a leave and a presence update
+ * cost O(presence_full_max) under the mutex and per frame, not O(members). Members are kept in a list in join order:
+ * joining and leaving are O(1).
  */
 #ifndef NOTIGATE_CHAT_H
 #define NOTIGATE_CHAT_H
@@ -39,11 +46,16 @@ typedef struct st_chat_local_t {
 
 /* A joined session's membership (session->chat). */
 typedef struct st_chat_member_t {
+    h2o_linklist_t _link; /* chat.c: in its room's members, in join order (under the chat's mutex) */
     char username[CHAT_NAME_MAX + 1];
     char room[VALID_USER_ID_MAX + 1];
 } chat_member_t;
 
-chat_t *chat_create(gateway_t *gw);
+#define CHAT_PRESENCE_FULL_MAX_DEFAULT 100 /* --presence-full-max */
+#define CHAT_PRESENCE_FULL_MAX_LIMIT 1000  /* its largest value: a list of names stays well under --ws-queue-max */
+
+/* The registry; presence_full_max: rooms up to this many members get the seed's presence, bigger ones capped lists. */
+chat_t *chat_create(gateway_t *gw, size_t presence_full_max);
 void chat_destroy(chat_t *chat);
 
 /* Loop thread setup and teardown (after every session left). Thread 0 also runs the presence flusher. */
@@ -52,18 +64,21 @@ void chat_local_dispose(gateway_thread_t *thread);
 
 /* Joins room (NULL or empty: the default) as username, leaving any room the session was in. Returns 0, or -1 with
  * *code and *message set for the client (bad username or room; the message parsers of wsmsg.h check both first).
- * The others in the room get user_joined, everyone gets online_users soon after. */
+ * The others in the room get user_joined (unless the room is then over presence_full_max), everyone gets
+ * online_users soon after. */
 int chat_join(session_t *s, const char *username, size_t ulen, const char *room, size_t rlen, const char **code,
               const char **message);
 
-/* Leaves the session's room, if any: the others get user_left and online_users. */
+/* Leaves the session's room, if any: the others get user_left (unless the room was over presence_full_max) and
+ * online_users. */
 void chat_leave(session_t *s);
 
 /* Sends new_message {sender, message, timestamp} to everyone in the session's room (the sender too). Returns 0, or -1
  * with *code and *message set (not joined, bad message). */
 int chat_send_message(session_t *s, const char *message, size_t len, const char **code, const char **msg);
 
-/* The room's members' names as a JSON array into buf (for the joiner's answer). */
+/* Appends the presence fields of the joiner's answer to buf: `"online_users":[names]`, every name in a room of at
+ * most presence_full_max members, else the first presence_full_max and `,"online_count":N`. */
 void chat_online_users(session_t *s, json_out_t *buf);
 
 #endif

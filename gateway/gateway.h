@@ -41,6 +41,7 @@ typedef struct st_gateway_config_t {
     int64_t ws_ping_timeout_ms;  /* ... and the session closes if nothing came back for interval + timeout */
     int64_t ws_max_message;      /* largest message a client may send */
     int64_t ws_queue_max;        /* bytes queued to one session before it is disconnected as a slow reader */
+    int64_t presence_full_max;   /* chat rooms up to this many members: the seed's presence; bigger: capped (chat.h) */
     const char *routes_file;     /* a route table replacing the built-in one, or "" */
     const char *orders_bind;     /* the built-in table's orders kind: the nng URL its replicas dial */
     guard_config_t guard;        /* limits against abuse, CORS */

@@ -230,6 +230,7 @@ int main(int argc, char **argv)
                               .ws_ping_timeout_ms = 20000,
                               .ws_max_message = 64 * 1024,
                               .ws_queue_max = 1024 * 1024,
+                              .presence_full_max = CHAT_PRESENCE_FULL_MAX_DEFAULT,
                               .guard = {.max_conns_per_addr = 256,
                                         .rate_limit = 100,
                                         .rate_burst = 200,
@@ -267,6 +268,9 @@ int main(int argc, char **argv)
          "largest message a client may send, bytes (larger: close 1009)"},
         {"ws-queue-max", NULL, CONFIG_INT, &cfg->ws_queue_max, 4096, 256 * 1024 * 1024,
          "bytes queued to one session before it is disconnected as a slow reader"},
+        {"presence-full-max", NULL, CONFIG_INT, &cfg->presence_full_max, 0, CHAT_PRESENCE_FULL_MAX_LIMIT,
+         "chat rooms of up to this many members announce each join and leave (user_joined, user_left) and list every "
+         "name in online_users; in bigger rooms only online_users goes out, with the first this many names and the count"},
         {"max-conns-per-addr", NULL, CONFIG_INT, &cfg->guard.max_conns_per_addr, 0, 1000000,
          "open connections per client address (IPv4, IPv6 /64); over it 429, beyond twice it closed at once (0: no limit)"},
         {"rate-limit", NULL, CONFIG_INT, &cfg->guard.rate_limit, 0, 1000000,

@@ -273,7 +273,7 @@ int gateway_start(gateway_t *gw)
         if (gw->cfg.tls_listen[0] != '\0' && (thread->tls_listen_fd = open_listener(gw->cfg.tls_listen)) == -1)
             return -1;
     }
-    gw->chat = chat_create(gw);
+    gw->chat = chat_create(gw, (size_t)gw->cfg.presence_full_max);
     pthread_barrier_init(&gw->started, NULL, gw->nthreads + 1);
     pthread_barrier_init(&gw->stopped, NULL, gw->nthreads);
     for (unsigned i = 0; i < gw->nthreads; ++i)

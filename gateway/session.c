@@ -174,19 +174,36 @@ static void schedule_flush(session_t *s)
     }
 }
 
-void session_send(session_t *s, const char *frame, size_t len)
+/* True if len more bytes fit in s's queue; else s is cut off. */
+static bool queue_room(session_t *s, size_t len)
 {
     if (s->dead)
-        return;
+        return false;
     size_t queued = ws_conn_queued(s->ws);
     if (queued + len > (size_t)cfg_of(s)->ws_queue_max) {
         log_info("session closed: send queue full (the client does not read)", "sid=%s queued=%zu", s->sid, queued);
         /* the close frame would wait behind what the client does not read: cut it off */
         session_kill(s);
-        return;
+        return false;
     }
+    return true;
+}
+
+void session_send(session_t *s, const char *frame, size_t len)
+{
+    if (!queue_room(s, len))
+        return;
     if (ws_conn_send_text(s->ws, frame, len) != 0)
         return; /* the connection is closing: it reports when it is closed */
+    schedule_flush(s);
+}
+
+void session_send_shared(session_t *s, ws_conn_shared_t *frame)
+{
+    if (!queue_room(s, ws_conn_shared_size(frame)))
+        return;
+    if (ws_conn_send_shared(s->ws, frame) != 0)
+        return;
     schedule_flush(s);
 }
 

@@ -123,6 +123,9 @@ int session_handle_socketio(gateway_thread_t *thread, h2o_req_t *req, const char
 /* Queues one text frame (copied). Over the queue's bound, the session is closed instead (SESSION_CLOSE_POLICY). */
 void session_send(session_t *s, const char *frame, size_t len);
 
+/* The same for a frame shared by many sessions (ws_conn.h): the session takes a reference, not a copy. */
+void session_send_shared(session_t *s, ws_conn_shared_t *frame);
+
 /* Queues an event in the session's protocol: native {"type":event,"data":payload}, Socket.IO 42[event,payload].
  * payload is JSON. */
 void session_send_event(session_t *s, const char *event, const char *payload, size_t len);

@@ -7,7 +7,8 @@
  * [nsp,][ack id]["name",args...], 3 ACK [nsp,]ack id[args...], 4 CONNECT_ERROR; 5 and 6 (binary) are not served.
  *
  * Events: join (a username, or {username, room}), send_message ({message} or a string), leave; the server emits
- * user_joined, online_users, new_message, user_left, notification and error, with the seed's payloads. An event
+ * user_joined, online_users, new_message, user_left, notification and error, with the seed's payloads (in a room over
+ * --presence-full-max: online_users with the first names and the total as a second argument, chat.h). An event
  * sent with an acknowledgement gets [{"ok":true,...}] or [{"ok":false,"error":{code,message}}]. The user whose
  * notifications the socket receives comes from auth {user_id, since} or from the query's user_id and since. With
  * authentication on, CONNECT needs a token (auth.token, or one given with the upgrade: Authorization header or the
@@ -199,7 +200,7 @@ static void ack_joined(session_t *s, long long id)
     json_out_str(&o, s->chat->room, strlen(s->chat->room));
     json_out_lit(&o, ",\"username\":");
     json_out_str(&o, s->chat->username, strlen(s->chat->username));
-    json_out_lit(&o, ",\"online_users\":");
+    json_out_lit(&o, ",");
     chat_online_users(s, &o);
     json_out_lit(&o, "}");
     ack(s, id, o.buf, o.len);

@@ -1,3 +1,4 @@
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,12 +7,27 @@
 
 #define WRITE_MAX_FRAMES 64 /* frames handed to one h2o_socket_write */
 
-/* A frame to send: header and payload in one allocation, freed once written. */
+/* A frame to send, freed once written: header and payload in bytes, or a shared frame's. */
 struct st_ws_conn_frame_t {
     ws_conn_frame_t *next;
     size_t len;
+    const uint8_t *data;      /* bytes, or shared->bytes */
+    ws_conn_shared_t *shared; /* a reference, or NULL */
     uint8_t bytes[];
 };
+
+struct st_ws_conn_shared_t {
+    _Atomic size_t refs;
+    size_t len;
+    uint8_t bytes[];
+};
+
+static void frame_free(ws_conn_frame_t *f)
+{
+    if (f->shared != NULL)
+        ws_conn_shared_release(f->shared);
+    free(f);
+}
 
 static void on_read(h2o_socket_t *sock, const char *err);
 
@@ -32,7 +48,7 @@ static void free_frames(ws_conn_t *conn)
     while (conn->_head != NULL) {
         ws_conn_frame_t *f = conn->_head;
         conn->_head = f->next;
-        free(f);
+        frame_free(f);
     }
     conn->_tail = &conn->_head;
     conn->_queued = 0;
@@ -86,12 +102,59 @@ static void enqueue(ws_conn_t *conn, uint8_t opcode, const void *payload, size_t
         abort();
     f->next = NULL;
     f->len = hlen + len;
+    f->data = f->bytes;
+    f->shared = NULL;
     memcpy(f->bytes, header, hlen);
     if (len != 0)
         memcpy(f->bytes + hlen, payload, len);
     *conn->_tail = f;
     conn->_tail = &f->next;
     conn->_queued += f->len;
+}
+
+ws_conn_shared_t *ws_conn_shared_text(const char *data, size_t len)
+{
+    uint8_t header[WS_HEADER_MAX];
+    size_t hlen = ws_frame_header(header, WS_OP_TEXT, len);
+    ws_conn_shared_t *f = malloc(offsetof(ws_conn_shared_t, bytes) + hlen + len);
+    if (f == NULL)
+        abort();
+    atomic_init(&f->refs, 1);
+    f->len = hlen + len;
+    memcpy(f->bytes, header, hlen);
+    memcpy(f->bytes + hlen, data, len);
+    return f;
+}
+
+void ws_conn_shared_retain(ws_conn_shared_t *f)
+{
+    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+}
+
+void ws_conn_shared_release(ws_conn_shared_t *f)
+{
+    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
+        free(f);
+}
+
+size_t ws_conn_shared_size(const ws_conn_shared_t *f)
+{
+    return f->len;
+}
+
+int ws_conn_send_shared(ws_conn_t *conn, ws_conn_shared_t *shared)
+{
+    if (conn->_close_queued)
+        return -1;
+    ws_conn_frame_t *f = malloc(sizeof(*f));
+    if (f == NULL)
+        abort();
+    ws_conn_shared_retain(shared);
+    *f = (ws_conn_frame_t){.len = shared->len, .data = shared->bytes, .shared = shared};
+    *conn->_tail = f;
+    conn->_tail = &f->next;
+    conn->_queued += f->len;
+    return 0;
 }
 
 int ws_conn_send_text(ws_conn_t *conn, const char *data, size_t len)
@@ -133,7 +196,7 @@ static void on_write(h2o_socket_t *sock, const char *err)
         ws_conn_frame_t *f = conn->_head;
         conn->_head = f->next;
         conn->_queued -= f->len;
-        free(f);
+        frame_free(f);
     }
     if (conn->_head == NULL)
         conn->_tail = &conn->_head;
@@ -159,7 +222,7 @@ void ws_conn_flush(ws_conn_t *conn)
     h2o_iovec_t bufs[WRITE_MAX_FRAMES];
     size_t n = 0;
     for (ws_conn_frame_t *f = conn->_head; f != NULL && n < WRITE_MAX_FRAMES; f = f->next)
-        bufs[n++] = h2o_iovec_init(f->bytes, f->len);
+        bufs[n++] = h2o_iovec_init(f->data, f->len);
     conn->_inflight = (uint16_t)n;
     h2o_socket_write(conn->sock, bufs, n, on_write);
 }

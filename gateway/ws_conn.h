@@ -79,6 +79,18 @@ int ws_conn_check_handshake(h2o_req_t *req, h2o_iovec_t *key, ws_handshake_error
  * more (closing or closed). Written by ws_conn_flush. */
 int ws_conn_send_text(ws_conn_t *conn, const char *data, size_t len);
 
+/* A text frame built once (header and payload) for many connections, on any threads: a message to a big room holds
+ * one copy of its bytes, not one per session. Reference-counted (atomically): the creator holds one reference. */
+typedef struct st_ws_conn_shared_t ws_conn_shared_t;
+ws_conn_shared_t *ws_conn_shared_text(const char *data, size_t len);
+void ws_conn_shared_retain(ws_conn_shared_t *f);
+void ws_conn_shared_release(ws_conn_shared_t *f);
+/* Bytes the frame adds to a connection's queue (header included). */
+size_t ws_conn_shared_size(const ws_conn_shared_t *f);
+
+/* Queues the shared frame f, taking a reference of its own (the caller keeps its). Returns as ws_conn_send_text. */
+int ws_conn_send_shared(ws_conn_t *conn, ws_conn_shared_t *f);
+
 /* Queues a ping with an empty payload. Returns as ws_conn_send_text. */
 int ws_conn_ping(ws_conn_t *conn);
 

@@ -3,9 +3,9 @@
  *
  *   server -> client  {"type":"hello","data":{"sid","user_id","ping_interval_ms"}}         first frame
  *                     {"type":"notification","data":{notification}}                       the user's notifications
- *                     {"type":"joined","data":{"room","username","online_users"}}         answer to join
+ *                     {"type":"joined","data":{"room","username","online_users"[,"online_count"]}} answer to join
  *                     {"type":"user_joined","data":"name"}, {"type":"user_left","data":"name"},
- *                     {"type":"online_users","data":["name",...]},
+ *                     {"type":"online_users","data":["name",...][,"count":N]}  (count: rooms over --presence-full-max)
  *                     {"type":"new_message","data":{"sender","message","timestamp","room"}}
  *                     {"type":"left","data":{"room"}}, {"type":"pong"}
  *                     {"type":"error","data":{"code","message"}}                          a bad frame; the session stays
@@ -44,7 +44,7 @@ static void send_joined(session_t *s)
     json_out_str(&o, s->chat->room, strlen(s->chat->room));
     json_out_lit(&o, ",\"username\":");
     json_out_str(&o, s->chat->username, strlen(s->chat->username));
-    json_out_lit(&o, ",\"online_users\":");
+    json_out_lit(&o, ",");
     chat_online_users(s, &o);
     json_out_lit(&o, "}");
     session_send_event(s, "joined", o.buf, o.len);

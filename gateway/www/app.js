@@ -74,12 +74,12 @@ function onFrame(f) {
     break;
   case 'joined':
     joined = {username: f.data.username, room: f.data.room};
-    showOnline(f.data.online_users);
+    showOnline(f.data.online_users, f.data.online_count);
     $('send').disabled = false;
     item($('messages'), [text(`you joined ${f.data.room}`, 'meta')]);
     break;
   case 'online_users':
-    showOnline(f.data);
+    showOnline(f.data, f.count);
     break;
   case 'user_joined':
     item($('messages'), [text(`${f.data} joined`, 'meta')]);
@@ -96,8 +96,10 @@ function onFrame(f) {
   }
 }
 
-function showOnline(names) {
-  $('online').textContent = names.join(', ');
+// names: everyone, or in a big room (over the gateway's --presence-full-max) the first ones, with count
+function showOnline(names, count) {
+  const more = count !== undefined && count > names.length ? ` and ${count - names.length} more` : '';
+  $('online').textContent = names.join(', ') + more;
 }
 
 async function refreshMerged() {
