@@ -1,13 +1,16 @@
 #include <jansson.h>
+#include <math.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include "auth.h"
+#include "strmap.h"
 
 #define B64_MAX (AUTH_TOKEN_MAX + 4)
 
@@ -88,8 +91,9 @@ unsigned auth_scopes_parse(const char *s, size_t len)
     return scopes;
 }
 
-auth_result_t auth_verify(const uint8_t *secret, size_t secret_len, const char *token, size_t len, int64_t now,
-                          auth_claims_t *claims)
+/* Everything auth_verify checks but the times: fills claims, *exp and *nbf (-inf without one) on AUTH_OK. */
+static auth_result_t verify_signed(const uint8_t *secret, size_t secret_len, const char *token, size_t len, auth_claims_t *claims,
+                                   double *exp_at, double *nbf_at)
 {
     auth_result_t rv = AUTH_MALFORMED;
     json_t *header = NULL, *payload = NULL;
@@ -139,14 +143,8 @@ auth_result_t auth_verify(const uint8_t *secret, size_t secret_len, const char *
         rv = AUTH_NO_EXP;
         goto Exit;
     }
-    if ((double)now >= json_number_value(exp)) {
-        rv = AUTH_EXPIRED;
-        goto Exit;
-    }
-    if (nbf != NULL && (double)now < json_number_value(nbf)) {
-        rv = AUTH_NOT_YET_VALID;
-        goto Exit;
-    }
+    *exp_at = json_number_value(exp);
+    *nbf_at = nbf != NULL ? json_number_value(nbf) : -INFINITY;
     memcpy(claims->sub, json_string_value(sub), json_string_length(sub));
     claims->sub_len = json_string_length(sub);
     claims->sub[claims->sub_len] = '\0';
@@ -161,6 +159,79 @@ Exit:
     if (payload != NULL)
         json_decref(payload);
     return rv;
+}
+
+static auth_result_t check_times(int64_t now, double exp_at, double nbf_at)
+{
+    if ((double)now >= exp_at)
+        return AUTH_EXPIRED;
+    if ((double)now < nbf_at)
+        return AUTH_NOT_YET_VALID;
+    return AUTH_OK;
+}
+
+auth_result_t auth_verify(const uint8_t *secret, size_t secret_len, const char *token, size_t len, int64_t now,
+                          auth_claims_t *claims)
+{
+    double exp_at, nbf_at;
+    auth_result_t rv = verify_signed(secret, secret_len, token, len, claims, &exp_at, &nbf_at);
+    return rv == AUTH_OK ? check_times(now, exp_at, nbf_at) : rv;
+}
+
+/* ---- verified tokens, remembered -------------------------------------------------------------------------------- */
+
+typedef struct st_auth_cache_slot_t {
+    size_t len; /* 0: empty */
+    char token[AUTH_CACHE_TOKEN_MAX];
+    auth_claims_t claims;
+    double exp_at, nbf_at;
+} auth_cache_slot_t;
+
+struct st_auth_cache_t {
+    uint64_t k0, k1; /* the slot a token lands in is not the client's to choose */
+    size_t mask;
+    auth_cache_slot_t slots[];
+};
+
+auth_cache_t *auth_cache_create(size_t nslots)
+{
+    if (nslots == 0 || (nslots & (nslots - 1)) != 0)
+        abort(); /* a power of two: a bug, not an input */
+    auth_cache_t *cache = calloc(1, sizeof(*cache) + nslots * sizeof(cache->slots[0]));
+    if (cache == NULL || RAND_bytes((unsigned char *)&cache->k0, sizeof(cache->k0)) != 1 ||
+        RAND_bytes((unsigned char *)&cache->k1, sizeof(cache->k1)) != 1)
+        abort();
+    cache->mask = nslots - 1;
+    return cache;
+}
+
+void auth_cache_destroy(auth_cache_t *cache)
+{
+    if (cache != NULL)
+        OPENSSL_cleanse(cache->slots, (cache->mask + 1) * sizeof(cache->slots[0])); /* tokens are credentials */
+    free(cache);
+}
+
+auth_result_t auth_cache_verify(auth_cache_t *cache, const uint8_t *secret, size_t secret_len, const char *token, size_t len,
+                                int64_t now, auth_claims_t *claims)
+{
+    if (len == 0 || len > AUTH_CACHE_TOKEN_MAX)
+        return auth_verify(secret, secret_len, token, len, now, claims);
+    auth_cache_slot_t *slot = &cache->slots[strmap_hash(token, len, cache->k0, cache->k1) & cache->mask];
+    if (slot->len == len && CRYPTO_memcmp(slot->token, token, len) == 0) {
+        *claims = slot->claims;
+        return check_times(now, slot->exp_at, slot->nbf_at);
+    }
+    double exp_at, nbf_at;
+    auth_result_t rv = verify_signed(secret, secret_len, token, len, claims, &exp_at, &nbf_at);
+    if (rv != AUTH_OK)
+        return rv; /* only tokens signed with the secret are remembered: forgeries cannot push them out */
+    memcpy(slot->token, token, len);
+    slot->len = len;
+    slot->claims = *claims;
+    slot->exp_at = exp_at;
+    slot->nbf_at = nbf_at;
+    return check_times(now, exp_at, nbf_at);
 }
 
 const char *auth_result_message(auth_result_t r)

@@ -23,6 +23,8 @@
 #include "session.h"
 #include "upstream.h"
 
+#define AUTH_CACHE_SLOTS 1024 /* tokens remembered per loop thread (auth.h): ~600 KiB, touched only as used */
+
 typedef struct st_gateway_config_t {
     const char *listen;     /* host:port for plain HTTP/1.1 and h2c, or "" */
     const char *tls_listen; /* host:port for TLS (h2 and http/1.1 by ALPN), or "" */
@@ -72,6 +74,7 @@ typedef struct st_gateway_thread_t {
     sessions_t sessions;
     chat_local_t chat;
     h2_idle_t h2idle; /* closes HTTP/2 connections that trickle bytes without requests */
+    auth_cache_t *auth_cache; /* tokens this thread verified (auth.h) */
     unsigned pending; /* requests waiting on workers */
     bool shutting_down;
     uint64_t shutdown_at_us;
@@ -101,10 +104,10 @@ struct st_gateway_t {
 /* ---- authentication (routes.c) --------------------------------------------------------------------------------- */
 
 /* Reads and checks req's credential. Loop thread. */
-void gateway_authenticate(gateway_t *gw, h2o_req_t *req, const char *query, size_t query_len, auth_principal_t *a);
+void gateway_authenticate(gateway_thread_t *thread, h2o_req_t *req, const char *query, size_t query_len, auth_principal_t *a);
 
 /* Checks a token given some other way (Socket.IO's auth.token) and fills a as gateway_authenticate does. */
-void gateway_authenticate_token(gateway_t *gw, const char *token, size_t len, auth_principal_t *a);
+void gateway_authenticate_token(gateway_thread_t *thread, const char *token, size_t len, auth_principal_t *a);
 
 /* 0 if a may act as user (its token's sub), else the status to answer: 401 (no valid credential) or 403. */
 int gateway_auth_check_user(const auth_principal_t *a, const char *user, size_t len);

@@ -153,19 +153,21 @@ static void write_list(json_out_t *o, const proto_notification_t *const *items, 
 
 /* ---- authentication --------------------------------------------------------------------------------------------- */
 
-static void check_token(gateway_t *gw, const char *token, size_t len, auth_principal_t *a)
+static void check_token(gateway_thread_t *thread, const char *token, size_t len, auth_principal_t *a)
 {
+    gateway_t *gw = thread->gw;
     a->present = true;
-    a->result = auth_verify(gw->auth.secret, gw->auth.secret_len, token, len, (int64_t)time(NULL), &a->claims);
+    a->result = auth_cache_verify(thread->auth_cache, gw->auth.secret, gw->auth.secret_len, token, len, (int64_t)time(NULL),
+                                  &a->claims);
     a->valid = a->result == AUTH_OK;
     a->publisher = a->valid && (a->claims.scopes & AUTH_SCOPE_PUBLISH) != 0;
 }
 
-void gateway_authenticate_token(gateway_t *gw, const char *token, size_t len, auth_principal_t *a)
+void gateway_authenticate_token(gateway_thread_t *thread, const char *token, size_t len, auth_principal_t *a)
 {
     memset(a, 0, sizeof(*a));
-    a->off = gw->auth.secret_len == 0;
-    check_token(gw, token, len, a);
+    a->off = thread->gw->auth.secret_len == 0;
+    check_token(thread, token, len, a);
 }
 
 static bool header_value(h2o_req_t *req, const h2o_token_t *token, const char *name, size_t name_len, h2o_iovec_t *v)
@@ -178,8 +180,9 @@ static bool header_value(h2o_req_t *req, const h2o_token_t *token, const char *n
     return true;
 }
 
-void gateway_authenticate(gateway_t *gw, h2o_req_t *req, const char *query, size_t query_len, auth_principal_t *a)
+void gateway_authenticate(gateway_thread_t *thread, h2o_req_t *req, const char *query, size_t query_len, auth_principal_t *a)
 {
+    gateway_t *gw = thread->gw;
     h2o_iovec_t v;
     memset(a, 0, sizeof(*a));
     if ((a->off = gw->auth.secret_len == 0))
@@ -197,7 +200,7 @@ void gateway_authenticate(gateway_t *gw, h2o_req_t *req, const char *query, size
             a->valid = a->publisher = a->api_key = true;
             a->result = AUTH_OK;
         } else {
-            check_token(gw, cred, len, a);
+            check_token(thread, cred, len, a);
         }
         return;
     }
@@ -216,7 +219,7 @@ void gateway_authenticate(gateway_t *gw, h2o_req_t *req, const char *query, size
         a->present = true; /* too long or badly escaped */
         return;
     }
-    check_token(gw, token, (size_t)n, a);
+    check_token(thread, token, (size_t)n, a);
 }
 
 int gateway_auth_check_any(const auth_principal_t *a)
@@ -916,7 +919,7 @@ int gateway_on_req(h2o_handler_t *self, h2o_req_t *req)
     route_t route = routed != NULL || allow[0] != '\0' ? ROUTE_FORWARD : (matched == 0 ? m.route : ROUTE_NOT_FOUND);
     /* who sent it, first: the rate limit counts a valid credential's requests under its owner, and any other under
      * the client's address (made-up tokens must not each get a fresh bucket) */
-    gateway_authenticate(thread->gw, req, query, query_len, &auth);
+    gateway_authenticate(thread, req, query, query_len, &auth);
     if (guard_on_req(thread, req, route, query, query_len, &auth, started_us)) /* limits, CORS: answered if refused */
         return 0;
     if (routed != NULL) {

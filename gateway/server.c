@@ -137,6 +137,7 @@ static void thread_setup(gateway_thread_t *thread)
     sessions_init(thread);
     chat_local_init(thread);
     h2_idle_init(thread);
+    thread->auth_cache = auth_cache_create(AUTH_CACHE_SLOTS);
     if (thread->listen_fd != -1) {
         thread->accept_ctx = (h2o_accept_ctx_t){.ctx = &thread->ctx, .hosts = gw->h2o_config.hosts};
         thread->listener = watch_listener(thread, thread->listen_fd, &thread->accept_ctx);
@@ -232,6 +233,7 @@ static void *thread_main(void *arg)
     sessions_dispose(thread); /* before the clients: it cancels the sessions' worker calls */
     chat_local_dispose(thread);
     h2_idle_dispose(thread);
+    auth_cache_destroy(thread->auth_cache);
     upstream_client_destroy(thread->notifier);
     upstream_client_destroy(thread->history);
     for (size_t k = 0; k < gw->routes.nkinds; ++k)

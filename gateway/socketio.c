@@ -89,7 +89,7 @@ static int connect_auth(session_t *s, json_t *auth, const char *user, size_t use
             connect_error_code(s, "", 0, "invalid_token", "auth.token must be a string");
             return -1;
         }
-        gateway_authenticate_token(gw, json_string_value(tok), json_string_length(tok), &a);
+        gateway_authenticate_token(s->thread, json_string_value(tok), json_string_length(tok), &a);
     }
     if (!a.present) {
         connect_error_code(s, "", 0, "unauthorized", "a token is required: connect with auth: {token}");

@@ -113,6 +113,81 @@ START_TEST(test_expiry_and_nbf)
 }
 END_TEST
 
+/* The cache answers as auth_verify does, for every kind of token, the first time (verified) and the next (remembered),
+ * and at several times: a remembered token's exp and nbf are checked against each call's now. */
+START_TEST(test_cache_answers_as_verify)
+{
+    static char tokens[10][8192];
+    char long_claims[1024];
+    snprintf(long_claims, sizeof(long_claims), "{\"sub\":\"longer\",\"exp\":1800000000,\"pad\":\"%0600d\"}", 7);
+    const char *sources[][2] = {
+        {HS256, "{\"sub\":\"alice\",\"exp\":1800000000,\"scope\":\"publish\"}"},
+        {HS256, "{\"sub\":\"bob\",\"exp\":1700000100}"},                          /* expires between the nows */
+        {HS256, "{\"sub\":\"carol\",\"exp\":1800000000,\"nbf\":1700000100}"},     /* becomes valid between them */
+        {HS256, "{\"sub\":\"dave\",\"exp\":1699999999}"},                         /* expired */
+        {"{\"alg\":\"none\"}", "{\"sub\":\"eve\",\"exp\":1800000000}"},           /* bad alg */
+        {HS256, "{\"exp\":1800000000}"},                                          /* no subject */
+        {HS256, long_claims},                                                     /* longer than the cache keeps */
+    };
+    size_t n = sizeof(sources) / sizeof(sources[0]);
+    for (size_t i = 0; i < n; ++i)
+        snprintf(tokens[i], sizeof(tokens[i]), "%s", make_token(sources[i][0], sources[i][1], SECRET));
+    snprintf(tokens[n], sizeof(tokens[n]), "%s", make_token(HS256, sources[0][1], "another-secret-0123456789abcdefghijkl"));
+    snprintf(tokens[n + 1], sizeof(tokens[n + 1]), "%s", tokens[0]);
+    tokens[n + 1][strlen(tokens[n + 1]) - 1] ^= 1; /* alice's, one signature bit off: same length, same slot or not */
+    snprintf(tokens[n + 2], sizeof(tokens[n + 2]), "not.a.token");
+    n += 3;
+    ck_assert_uint_gt(strlen(tokens[6]), AUTH_CACHE_TOKEN_MAX);
+
+    static const int64_t nows[] = {NOW, NOW + 200, NOW, 1800000000, NOW + 50};
+    for (size_t slots = 1; slots <= 64; slots *= 64) { /* one slot: every token pushes the last out; 64: they stay */
+        auth_cache_t *cache = auth_cache_create(slots);
+        for (size_t k = 0; k < sizeof(nows) / sizeof(nows[0]); ++k) {
+            for (size_t rep = 0; rep < 2; ++rep) {
+                for (size_t i = 0; i < n; ++i) {
+                    auth_claims_t want, got;
+                    memset(&want, 0, sizeof(want));
+                    memset(&got, 0, sizeof(got));
+                    auth_result_t w = auth_verify(KEY, tokens[i], strlen(tokens[i]), nows[k], &want);
+                    auth_result_t g = auth_cache_verify(cache, KEY, tokens[i], strlen(tokens[i]), nows[k], &got);
+                    ck_assert_msg(g == w, "token %zu at %lld (slots %zu, pass %zu): cache %d, verify %d", i, (long long)nows[k],
+                                  slots, rep, g, w);
+                    if (w == AUTH_OK) {
+                        ck_assert_str_eq(got.sub, want.sub);
+                        ck_assert_uint_eq(got.sub_len, want.sub_len);
+                        ck_assert_uint_eq(got.scopes, want.scopes);
+                        ck_assert_int_eq(got.exp, want.exp);
+                    }
+                }
+            }
+        }
+        auth_cache_destroy(cache);
+    }
+}
+END_TEST
+
+/* A remembered token is the same bytes, not a look-alike: after alice's token is remembered, her claims under a changed
+ * signature, and bob's claims under her signature, are still refused. */
+START_TEST(test_cache_remembers_exact_bytes)
+{
+    auth_cache_t *cache = auth_cache_create(1);
+    auth_claims_t c;
+    ck_assert_int_eq(auth_cache_verify(cache, KEY, py_alice, strlen(py_alice), NOW, &c), AUTH_OK);
+    char tok[512];
+    snprintf(tok, sizeof(tok), "%s", py_alice);
+    tok[strlen(tok) - 2] = tok[strlen(tok) - 2] == 'A' ? 'B' : 'A';
+    ck_assert_int_eq(auth_cache_verify(cache, KEY, tok, strlen(tok), NOW, &c), AUTH_BAD_SIGNATURE);
+    char bob_claims[256], rebuilt[1024];
+    const char *bob = "{\"sub\":\"bobby\",\"exp\":2000000000}";
+    b64url(bob, strlen(bob), bob_claims);
+    snprintf(rebuilt, sizeof(rebuilt), "%.*s%s%s", (int)(strchr(py_alice, '.') + 1 - py_alice), py_alice, bob_claims,
+             strrchr(py_alice, '.'));
+    ck_assert_int_eq(auth_cache_verify(cache, KEY, rebuilt, strlen(rebuilt), NOW, &c), AUTH_BAD_SIGNATURE);
+    ck_assert_int_eq(auth_cache_verify(cache, KEY, py_alice, strlen(py_alice), NOW, &c), AUTH_OK); /* still there */
+    auth_cache_destroy(cache);
+}
+END_TEST
+
 START_TEST(test_wrong_signature)
 {
     char tok[512];
@@ -291,6 +366,8 @@ int main(void)
     tcase_add_test(tc, test_scopes);
     tcase_add_test(tc, test_secret);
     tcase_add_test(tc, test_api_keys);
+    tcase_add_test(tc, test_cache_answers_as_verify);
+    tcase_add_test(tc, test_cache_remembers_exact_bytes);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
