@@ -10,6 +10,10 @@
 #ifndef NOTIGATE_NOTIFY_LUA_H
 #define NOTIGATE_NOTIFY_LUA_H
 
+/* How long Redis keeps a request's answer under k_idem (idem_ttl_s): a day when the request id came from the client's
+ * Idempotency-Key; 10 minutes when it is the gateway's own, which only the gateway's resends (seconds apart) repeat. */
+#define NOTIFY_ANSWER_TTL_S(keyed) ((keyed) ? 86400 : 600)
+
 #define NOTIFY_PUBLISH_LUA                                                                                                     \
     "local function publish(k_seq, k_idem, k_user, k_unread, k_stream, user, message, kind, retention_ms, idem_ttl_s)\n"      \
     "  local prev = redis.call('GET', k_idem)\n"                                                                               \

@@ -9,8 +9,6 @@
 #include "store.h"
 #include "valid.h"
 
-#define IDEMPOTENCY_TTL_S 86400 /* the first answer to a publish with the client's Idempotency-Key */
-#define RESEND_TTL_S 600        /* to one without: only the gateway resends it, within its write timeout */
 #define MARK_ALL_BATCH 1000 /* ids marked per script run, so that one call never blocks Redis for long */
 
 /* KEYS: seq, idem, user set, unread set, stream. ARGV: user, message, kind, retention ms, idempotency ttl s.
@@ -332,12 +330,13 @@ static void on_page_reply(redisReply *r, void *data)
     uint64_t lo = UINT64_MAX, hi = 0;
     for (size_t i = 0; i < nrecs; ++i) {
         const redisReply *rec = recs->element[i];
+        const char *tab = rec->type == REDIS_REPLY_STRING ? memchr(rec->str, '\t', rec->len) : NULL;
         uint64_t id;
-        if (rec->type != REDIS_REPLY_STRING || memchr(rec->str, '\t', rec->len) == NULL) {
+        if (tab == NULL) {
             run_page_script(o); /* a record of the first layout: its fields are in a hash */
             return;
         }
-        if (!parse_decimal(rec->str, memchr(rec->str, '\t', rec->len), UINT64_MAX, &id)) {
+        if (!parse_decimal(rec->str, tab, UINT64_MAX, &id)) {
             finish_error(o, PROTO_ST_INTERNAL, "unexpected notification record");
             return;
         }
@@ -495,7 +494,7 @@ void history_store_execute(history_store_t *store, const proto_request_t *req, h
         arg(&a, req->message.ptr, req->message.len);
         arg(&a, req->kind.ptr, req->kind.len);
         argf(&a, "%" PRId64, store->retention_ms);
-        argf(&a, "%d", req->keyed ? IDEMPOTENCY_TTL_S : RESEND_TTL_S);
+        argf(&a, "%d", NOTIFY_ANSWER_TTL_S(req->keyed));
         run(o, SCRIPT_PUBLISH, 5, &a);
         return;
     }

@@ -11,8 +11,6 @@
 #include "store.h"
 #include "valid.h"
 
-#define IDEMPOTENCY_TTL_S 86400 /* an order's answer, when the client sent an Idempotency-Key */
-#define RESEND_TTL_S 600        /* when it did not: only the gateway resends it, within its timeout */
 
 /* KEYS: stock, order seq, idem, then publish's five (ng:seq, ng:idem:<rid>, ng:u:<customer>, unread, ng:stream).
  * ARGV: customer, body (JSON), YYYYMMDDHHMMSS, processed_at, retention ms, idem ttl s, n, then n product/quantity pairs.
@@ -177,7 +175,7 @@ void orders_store_place(orders_store_t *store, const uint8_t rid[PROTO_RID_LEN],
     strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm);
     clock_iso8601(processed, sizeof(processed), now);
     snprintf(retention, sizeof(retention), "%" PRId64, store->retention_ms);
-    snprintf(ttl, sizeof(ttl), "%d", keyed ? IDEMPOTENCY_TTL_S : RESEND_TTL_S);
+    snprintf(ttl, sizeof(ttl), "%d", NOTIFY_ANSWER_TTL_S(keyed));
     snprintf(n, sizeof(n), "%zu", order->nlines);
 
 #define ARG(s, l) (args[nargs] = (s), lens[nargs++] = (l))
