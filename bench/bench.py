@@ -663,8 +663,7 @@ def wrk_env(ctx, target, **extra):
 
 
 def run_wrk(ctx, target, port, conns, duration, workdir):
-    partial = target in ("ours-list", "ours-hybrid")
-    env = wrk_env(ctx, target, BENCH_PARTIAL="1" if partial else "0")
+    env = wrk_env(ctx, target)
     threads = min(2, conns)
     cmd = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % duration, "--timeout", "10s", "-s", ctx.wrk_lua,
            "http://127.0.0.1:%d" % port]
@@ -676,7 +675,7 @@ def run_wrk(ctx, target, port, conns, duration, workdir):
     errors = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
     return {"rps": r["requests"] / (r["duration_us"] / 1e6), "requests": r["requests"], "p50_ms": r["p50_us"] / 1e3,
             "p99_ms": r["p99_us"] / 1e3, "p999_ms": r["p999_us"] / 1e3, "errors": errors,
-            "partial": r["partial"] if partial else None, "raw": r}
+            "raw": r}
 
 
 def run_ab(ctx, target, port, conns, duration, workdir):
@@ -756,16 +755,20 @@ def run_h2load(ctx, target, port, conns, duration, workdir):
 TOOLS = {"wrk": run_wrk, "ab": run_ab, "h2load": run_h2load}
 
 
-def failed_calls(port):
-    """Worker calls of the gateway that failed or timed out, by worker kind (each one left its answer partial). Calls
-    cancelled because the client went away (the load tool stopping mid-request) are not counted."""
+def gateway_counts(port):
+    """From the gateway's /metrics: worker calls that failed or timed out, by worker kind (calls cancelled because the
+    client went away, the load tool stopping mid-request, are not counted), and partial answers, by route (the same
+    counter for every load tool, so no tool has to look into the answers: wrk's Lua response() hook would cost the
+    client time that the ceiling's run does not pay)."""
     _, _, body = http_req(port, "GET", "/metrics")
-    n = {}
-    for m in re.finditer(r'^notigate_worker_replies_total\{kind="([^"]*)",outcome="([^"]*)"\} (\d+)', body.decode(),
-                         re.M):
+    text = body.decode()
+    calls, partial = {}, {}
+    for m in re.finditer(r'^notigate_worker_replies_total\{kind="([^"]*)",outcome="([^"]*)"\} (\d+)', text, re.M):
         if m.group(2) not in ("ok", "cancelled"):
-            n[m.group(1)] = n.get(m.group(1), 0) + int(m.group(3))
-    return n
+            calls[m.group(1)] = calls.get(m.group(1), 0) + int(m.group(3))
+    for m in re.finditer(r'^notigate_http_partial_answers_total\{route="([^"]*)",missing="[^"]*"\} (\d+)', text, re.M):
+        partial[m.group(1)] = partial.get(m.group(1), 0) + int(m.group(2))
+    return calls, partial
 
 
 # ---- one timed run -------------------------------------------------------------------------------------------------
@@ -797,7 +800,7 @@ def run_unit(ctx, rnd, tool, conns, config):
                         "-s", ctx.wrk_lua, "http://127.0.0.1:%d" % side.port], capture_output=True,
                        env=wrk_env(ctx, target), timeout=ctx.warmup + 60)
         wait_idle(side)  # what the warm-up left queued (servers that go on with requests of closed connections)
-        before = failed_calls(side.port) if side.kind == "ours" else {}
+        before = gateway_counts(side.port) if side.kind == "ours" else ({}, {})
         sampler = RssSampler(side.procs)
         sampler.start()
         perf = start_perf(ctx, side, workdir) if ctx.perf else None
@@ -813,11 +816,11 @@ def run_unit(ctx, rnd, tool, conns, config):
                 stop_perf(perf)
             peak_kb, per_proc = sampler.finish()
         if side.kind == "ours":
-            after = failed_calls(side.port)
-            res["failed_calls"] = {k: v - before.get(k, 0) for k, v in after.items()}
-            if res.get("partial") is None:  # ab, h2load: about the larger of the two kinds' failed calls
-                res["partial"] = min(max(res["failed_calls"].values(), default=0), res.get("requests") or 0)
-                res["partial_bound"] = True
+            calls, partial = gateway_counts(side.port)
+            res["failed_calls"] = {k: v - before[0].get(k, 0) for k, v in calls.items()}
+            if target in ("ours-list", "ours-hybrid"):
+                route = "list" if target == "ours-list" else "hybrid"
+                res["partial"] = partial.get(route, 0) - before[1].get(route, 0)
         res["rss_mb"] = peak_kb / 1024.0
         res["rss_per_process_mb"] = {k: round(v / 1024.0, 1) for k, v in per_proc.items()}
         if res.get("requests"):
@@ -932,7 +935,6 @@ def summarise(results):
     for key, runs in results.items():
         med[key] = {f: median([r.get(f) for r in runs])
                     for f in ("rps", "p50_ms", "p99_ms", "p999_ms", "errors", "partial", "rss_mb")}
-        med[key]["partial_bound"] = any(r.get("partial_bound") for r in runs)
         med[key]["rounds"] = len(runs)
     rows = []
     seen = []
@@ -979,7 +981,7 @@ def table(rows):
         lines.append("| " + " | ".join([
             r["tool"], str(r["conns"]), r["label"], fmt(r["rps"], 0), fmt(r["p50_ms"], lat_nd), fmt(r["p99_ms"], lat_nd),
             fmt(r["p999_ms"], lat_nd), fmt(r["errors"], 0),
-            ("~" if r.get("partial_bound") and r.get("partial") else "") + fmt(r.get("partial"), 0),
+            fmt(r.get("partial"), 0),
             fmt(r["rss_mb"], 1), vs_ceiling, vs_peer]) + " |")
     return "\n".join(lines)
 
@@ -1034,8 +1036,8 @@ def run_http(ctx, args, rounds):
         "Hybrid answer and ceiling body: %d bytes." % (rounds, ctx.duration, ctx.warmup, NUSERS, NHIST, NRT,
                                                         ctx.body_size),
         "errors: non-2xx answers + socket errors + timeouts (wrk's 10 s). partial: notigate's 200 answers that lack a "
-        "source because a worker call failed or passed --worker-timeout-ms (250 ms) (wrk: counted on every answer; "
-        "ab, h2load: ~ the larger of the two workers' failed calls in /metrics, at most the answers). peak RSS: peak of the summed VmRSS of every process of the side, polled every "
+        "source because a worker call failed or passed --worker-timeout-ms (250 ms), from the gateway's "
+        "notigate_http_partial_answers_total (every tool alike). peak RSS: peak of the summed VmRSS of every process of the side, polled every "
         "0.25 s (notigate: gateway + notifier + history-svc + redis-server; peers: their processes + their "
         "redis-server; ceiling: itself). ab latencies have ab's 1 ms resolution."]
     for (tool, conns, config), runs in results.items():

@@ -33,6 +33,14 @@ void metrics_record(metrics_t *m, route_t route, int status, uint64_t duration_u
     inc(&m->latency_sum_us[route], duration_us);
 }
 
+void metrics_record_partial(metrics_t *m, route_t route, bool notifier_missing, bool history_missing)
+{
+    if (notifier_missing || history_missing)
+        inc(&m->partial[route][notifier_missing && history_missing ? METRICS_MISSING_BOTH
+                                                                    : (notifier_missing ? METRICS_MISSING_NOTIFIER : METRICS_MISSING_HISTORY)],
+            1);
+}
+
 static void line(json_out_t *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void line(json_out_t *out, const char *fmt, ...)
 {
@@ -114,6 +122,22 @@ void metrics_render(const metrics_source_t *src, json_out_t *out)
              count);
         line(out, "notigate_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", route_name((route_t)r), (double)sum_us / 1e6);
         line(out, "notigate_http_request_duration_seconds_count{route=\"%s\"} %" PRIu64 "\n", route_name((route_t)r), count);
+    }
+
+    static const char *const missing_names[METRICS_NMISSING] = {"notifier", "history", "both"};
+    line(out, "# HELP notigate_http_partial_answers_total Answers of the merged lists sent without a worker's part (it failed "
+              "or passed --worker-timeout-ms), by route and missing part.\n"
+              "# TYPE notigate_http_partial_answers_total counter\n");
+    for (int r = 0; r < ROUTE_COUNT; ++r) {
+        if (r != ROUTE_LIST && r != ROUTE_HYBRID)
+            continue;
+        for (int k = 0; k < METRICS_NMISSING; ++k) {
+            uint64_t total = 0;
+            for (size_t t = 0; t < src->nthreads; ++t)
+                total += get(&src->threads[t]->partial[r][k]);
+            line(out, "notigate_http_partial_answers_total{route=\"%s\",missing=\"%s\"} %" PRIu64 "\n", route_name((route_t)r),
+                 missing_names[k], total);
+        }
     }
 
     line(out, "# HELP notigate_worker_replies_total Requests to workers, by worker kind and outcome.\n"

@@ -6,6 +6,7 @@
 #define NOTIGATE_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include "http_parse.h"
 #include "json_out.h"
@@ -27,16 +28,22 @@
 
 /* worker kinds: the two built in, then the route table's (gateway/route_table.h) */
 enum { METRICS_NOTIFIER = 0, METRICS_HISTORY = 1, METRICS_FIRST_ROUTED = 2, METRICS_NKINDS = 2 + ROUTE_KINDS_MAX };
+/* what a partial answer lacked: the realtime view, the history, or both */
+enum { METRICS_MISSING_NOTIFIER = 0, METRICS_MISSING_HISTORY = 1, METRICS_MISSING_BOTH = 2, METRICS_NMISSING = 3 };
 
 typedef struct st_metrics_t {
     _Atomic uint64_t requests[ROUTE_COUNT][METRICS_NSTATUS];
     _Atomic uint64_t latency_buckets[ROUTE_COUNT][METRICS_NBUCKETS]; /* not cumulative; summed when rendered */
     _Atomic uint64_t latency_sum_us[ROUTE_COUNT];
     _Atomic uint64_t worker_outcomes[METRICS_NKINDS][UPSTREAM_OUTCOME_COUNT];
+    _Atomic uint64_t partial[ROUTE_COUNT][METRICS_NMISSING]; /* 200 answers without one source or both */
 } metrics_t;
 
 /* Counts one answered request. Owner thread. */
 void metrics_record(metrics_t *m, route_t route, int status, uint64_t duration_us);
+
+/* Counts one answer sent without the notifier's part, the history's, or both (at least one is true). Owner thread. */
+void metrics_record_partial(metrics_t *m, route_t route, bool notifier_missing, bool history_missing);
 
 /* What /metrics shows besides the per-thread counters. */
 typedef struct st_metrics_source_t {

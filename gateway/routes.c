@@ -433,6 +433,7 @@ static int answer_list(pending_t *p, bool hybrid)
     bool failed[NSLOTS] = {rt == NULL, hist == NULL};
     merge_result_t m;
     merge_notifications(rt, hist, p->before, &m);
+    metrics_record_partial(&p->thread->metrics, p->route, failed[0], failed[1]);
 
     json_out_reset(o);
     if (hybrid) {

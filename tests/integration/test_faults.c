@@ -83,6 +83,8 @@ START_TEST(kill_notifier)
     harness_resp_free(r);
     ck_assert(harness_wait_realtime(sys, user, ids[4], 1000));
 
+    const char *partial_metric = "notigate_http_partial_answers_total{route=\"list\",missing=\"notifier\"}";
+    double partial_before = harness_metric(sys, partial_metric);
     harness_proc_kill(sys, harness_proc(sys, HARNESS_NOTIFIER, 0));
     double t0 = harness_mono_ms();
     r = harness_list(sys, user, 0, 0);
@@ -103,6 +105,8 @@ START_TEST(kill_notifier)
     ck_assert_str_eq(only_error(r, "notifier"), "no_replica");
     ck_assert_msg(took < opts.worker_timeout_ms / 2, "with no replica connected the list still waited %.0f ms", took);
     harness_resp_free(r);
+    ck_assert_msg(harness_metric(sys, partial_metric) == partial_before + 2, "partial lists without the notifier: %.0f -> %.0f",
+                  partial_before, harness_metric(sys, partial_metric));
 
     r = harness_get(sys, "/hybrid/notifications?user_id=%s", user);
     ck_assert_msg(r->status == 200 && strcmp(r->x_partial, "notifier") == 0, "hybrid: %ld, x-partial '%s'", r->status,
@@ -166,6 +170,9 @@ START_TEST(kill_history)
         ids[i] = harness_publish(sys, user, "stored", NULL, NULL);
     ck_assert(harness_wait_realtime(sys, user, ids[2], 1000));
 
+    const char *list_metric = "notigate_http_partial_answers_total{route=\"list\",missing=\"history\"}";
+    const char *hybrid_metric = "notigate_http_partial_answers_total{route=\"hybrid\",missing=\"history\"}";
+    double partial_list = harness_metric(sys, list_metric), partial_hybrid = harness_metric(sys, hybrid_metric);
     harness_proc_kill(sys, harness_proc(sys, HARNESS_HISTORY, 0));
     double t0 = harness_mono_ms();
     harness_resp_t *r = harness_list(sys, user, 0, 0);
@@ -184,6 +191,10 @@ START_TEST(kill_history)
     r = harness_get(sys, "/hybrid/notifications?user_id=%s", user);
     ck_assert_msg(r->status == 200 && strcmp(r->x_partial, "history") == 0, "hybrid: %ld, x-partial '%s'", r->status, r->x_partial);
     harness_resp_free(r);
+    /* operators see the partial answers in /metrics, by route and by what they lacked */
+    ck_assert_msg(harness_metric(sys, list_metric) == partial_list + 1 && harness_metric(sys, hybrid_metric) == partial_hybrid + 1,
+                  "partial answers counted: list %.0f -> %.0f, hybrid %.0f -> %.0f", partial_list, harness_metric(sys, list_metric),
+                  partial_hybrid, harness_metric(sys, hybrid_metric));
 
     /* writes need history-svc: 503 JSON, nothing stored */
     ck_assert_int_eq(harness_wait_replicas(sys, "history", 0, 3000), 0);
