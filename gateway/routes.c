@@ -109,6 +109,16 @@ static void respond_json(gateway_thread_t *thread, h2o_req_t *req, route_t route
     respond(thread, req, route, started_us, status, "application/json", thread->out.buf, thread->out.len);
 }
 
+/* The API's error body, {"error":{"code":..,"message":..}}, appended to o. */
+static void write_error_body(json_out_t *o, const char *code, const char *message, size_t message_len)
+{
+    json_out_lit(o, "{\"error\":{\"code\":");
+    json_out_str(o, code, strlen(code));
+    json_out_lit(o, ",\"message\":");
+    json_out_str(o, message, message_len);
+    json_out_lit(o, "}}");
+}
+
 static void respond_error(gateway_thread_t *thread, h2o_req_t *req, route_t route, uint64_t started_us, int status,
                           const char *code, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 static void respond_error(gateway_thread_t *thread, h2o_req_t *req, route_t route, uint64_t started_us, int status,
@@ -119,13 +129,8 @@ static void respond_error(gateway_thread_t *thread, h2o_req_t *req, route_t rout
     va_start(ap, fmt);
     int n = vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
-    json_out_t *o = &thread->out;
-    json_out_reset(o);
-    json_out_lit(o, "{\"error\":{\"code\":");
-    json_out_str(o, code, strlen(code));
-    json_out_lit(o, ",\"message\":");
-    json_out_str(o, message, n < 0 ? 0 : ((size_t)n < sizeof(message) ? (size_t)n : sizeof(message) - 1));
-    json_out_lit(o, "}}");
+    json_out_reset(&thread->out);
+    write_error_body(&thread->out, code, message, n < 0 ? 0 : ((size_t)n < sizeof(message) ? (size_t)n : sizeof(message) - 1));
     respond_json(thread, req, route, started_us, status);
 }
 
@@ -499,11 +504,7 @@ static int answer_write_failure(pending_t *p)
     if (p->route == ROUTE_PUBLISH && status == 503 && slot->result.outcome == UPSTREAM_TIMEOUT)
         snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "; the notification may have been stored");
     json_out_reset(o);
-    json_out_lit(o, "{\"error\":{\"code\":");
-    json_out_str(o, code, strlen(code));
-    json_out_lit(o, ",\"message\":");
-    json_out_str(o, msg, strlen(msg));
-    json_out_lit(o, "}}");
+    write_error_body(o, code, msg, strlen(msg));
     return status;
 }
 
@@ -606,11 +607,7 @@ static int answer_forward(pending_t *p, const char **ctype)
         snprintf(msg, sizeof(msg), "%s request failed (%s)", kind, code);
         break;
     }
-    json_out_lit(o, "{\"error\":{\"code\":");
-    json_out_str(o, code, strlen(code));
-    json_out_lit(o, ",\"message\":");
-    json_out_str(o, msg, strlen(msg));
-    json_out_lit(o, "}}");
+    write_error_body(o, code, msg, strlen(msg));
     return status;
 }
 
