@@ -35,10 +35,12 @@ void metrics_record(metrics_t *m, route_t route, int status, uint64_t duration_u
 
 void metrics_record_partial(metrics_t *m, route_t route, bool notifier_missing, bool history_missing)
 {
-    if (notifier_missing || history_missing)
-        inc(&m->partial[route][notifier_missing && history_missing ? METRICS_MISSING_BOTH
-                                                                    : (notifier_missing ? METRICS_MISSING_NOTIFIER : METRICS_MISSING_HISTORY)],
-            1);
+    if (notifier_missing && history_missing)
+        inc(&m->partial[route][METRICS_MISSING_BOTH], 1);
+    else if (notifier_missing)
+        inc(&m->partial[route][METRICS_MISSING_NOTIFIER], 1);
+    else if (history_missing)
+        inc(&m->partial[route][METRICS_MISSING_HISTORY], 1);
 }
 
 static void line(json_out_t *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -162,8 +162,8 @@ static void check_token(gateway_thread_t *thread, const char *token, size_t len,
 {
     gateway_t *gw = thread->gw;
     a->present = true;
-    a->result = auth_cache_verify(thread->auth_cache, gw->auth.secret, gw->auth.secret_len, token, len, (int64_t)time(NULL),
-                                  &a->claims);
+    a->result =
+        auth_cache_verify(thread->auth_cache, gw->auth.secret, gw->auth.secret_len, token, len, (int64_t)time(NULL), &a->claims);
     a->valid = a->result == AUTH_OK;
     a->publisher = a->valid && (a->claims.scopes & AUTH_SCOPE_PUBLISH) != 0;
 }

@@ -9,16 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "json_out.h"
+#include "unit_check.h"
 
 #define LIT(s) (s), sizeof(s) - 1
-
-/* Check records every passing ck_assert with a write to its parent process: in the hot loops only failures call into
- * Check. */
-#define REQUIRE(cond, ...)                                                                                                         \
-    do {                                                                                                                           \
-        if (!(cond))                                                                                                               \
-            ck_abort_msg(__VA_ARGS__);                                                                                             \
-    } while (0)
 
 static bool out_is(const json_out_t *j, const char *want)
 {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "merge.h"
+#include "unit_check.h"
 
 #define MAXN 400
 
@@ -233,22 +234,11 @@ END_TEST
 
 /* ---- pagination property ---------------------------------------------------------------------------------------- */
 
-/* Check records every passing ck_assert with a write to its parent process: in the hot loops below only failures
- * call into Check. */
-#define REQUIRE(cond, ...)                                                                                                         \
-    do {                                                                                                                           \
-        if (!(cond))                                                                                                               \
-            ck_abort_msg(__VA_ARGS__);                                                                                             \
-    } while (0)
-
 static uint64_t rng_state;
 
 static uint64_t rng(void)
 {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1DULL;
+    return unit_rng(&rng_state);
 }
 
 typedef struct st_world_t {

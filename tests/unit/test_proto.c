@@ -11,6 +11,7 @@
 #include <string.h>
 #include "proto.h"
 #include "valid.h"
+#include "unit_check.h"
 
 /* ---- allocation tracking ----------------------------------------------------------------------------------------
  * The largest single allocation since the last reset, to show that a tiny frame declaring a huge size is refused
@@ -662,7 +663,9 @@ START_TEST(test_roundtrip_forward)
     ck_assert_int_eq(decode_request(&out, &sb), PROTO_EINVALID);
     msgpack_sbuffer_destroy(&sb);
 
-    proto_reply_t rin = {.status = PROTO_ST_OK, .http_status = 409, .content_type = S("application/json"),
+    proto_reply_t rin = {.status = PROTO_ST_OK,
+                         .http_status = 409,
+                         .content_type = S("application/json"),
                          .body = S("{\"status\":\"failed\",\"error\":\"insufficient stock\"}")},
                   rout;
     encode_reply(&sb, &rin);
@@ -1237,23 +1240,11 @@ END_TEST
 
 /* ---- fuzz ------------------------------------------------------------------------------------------------------- */
 
-/* Check records every passing ck_assert with a write to its parent process: in the fuzz loops only failures call into
- * Check. */
-#define REQUIRE(cond, ...)                                                                                                         \
-    do {                                                                                                                           \
-        if (!(cond))                                                                                                               \
-            ck_abort_msg(__VA_ARGS__);                                                                                             \
-    } while (0)
-
 static uint64_t rng_state;
 
 static uint64_t rng(void)
 {
-    /* xorshift64* */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1DULL;
+    return unit_rng(&rng_state);
 }
 
 static bool in_frame(proto_str_t s, const char *buf, size_t len)
