@@ -448,14 +448,18 @@ int chat_send_message(session_t *s, const char *message, size_t len, const char 
     return 0;
 }
 
-void chat_online_users(session_t *s, json_out_t *buf)
+void chat_write_joined(session_t *s, json_out_t *buf)
 {
     chat_t *chat = the_chat(s->thread);
     size_t total = 0;
     bool capped = false;
-    json_out_lit(buf, "\"online_users\":");
+    json_out_lit(buf, "\"room\":");
+    json_out_str(buf, s->chat->room, strlen(s->chat->room));
+    json_out_lit(buf, ",\"username\":");
+    json_out_str(buf, s->chat->username, strlen(s->chat->username));
+    json_out_lit(buf, ",\"online_users\":");
     pthread_mutex_lock(&chat->mutex);
-    chat_room_t *room = s->chat != NULL ? room_get(chat, s->chat->room, strlen(s->chat->room), false) : NULL;
+    chat_room_t *room = room_get(chat, s->chat->room, strlen(s->chat->room), false);
     if (room != NULL) {
         capped = write_names(chat, room, buf);
         total = room->nmembers;

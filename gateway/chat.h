@@ -77,8 +77,9 @@ void chat_leave(session_t *s);
  * with *code and *message set (not joined, bad message). */
 int chat_send_message(session_t *s, const char *message, size_t len, const char **code, const char **msg);
 
-/* Appends the presence fields of the joiner's answer to buf: `"online_users":[names]`, every name in a room of at
- * most presence_full_max members, else the first presence_full_max and `,"online_count":N`. */
-void chat_online_users(session_t *s, json_out_t *buf);
+/* Appends the fields of the joiner's answer (native `joined`, Socket.IO join acknowledgement) to buf:
+ * `"room":R,"username":U,"online_users":[names]`, every name in a room of at most presence_full_max members, else the
+ * first presence_full_max and `,"online_count":N`. */
+void chat_write_joined(session_t *s, json_out_t *buf); /* s has joined (s->chat is set) */
 
 #endif

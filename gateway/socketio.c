@@ -196,12 +196,8 @@ static void ack_joined(session_t *s, long long id)
     if (id < 0)
         return;
     json_out_t o = {NULL};
-    json_out_lit(&o, "{\"ok\":true,\"room\":");
-    json_out_str(&o, s->chat->room, strlen(s->chat->room));
-    json_out_lit(&o, ",\"username\":");
-    json_out_str(&o, s->chat->username, strlen(s->chat->username));
-    json_out_lit(&o, ",");
-    chat_online_users(s, &o);
+    json_out_lit(&o, "{\"ok\":true,");
+    chat_write_joined(s, &o);
     json_out_lit(&o, "}");
     ack(s, id, o.buf, o.len);
     json_out_dispose(&o);

@@ -40,12 +40,8 @@ void native_on_open(session_t *s, const char *user, size_t user_len)
 static void send_joined(session_t *s)
 {
     json_out_t o = {NULL};
-    json_out_lit(&o, "{\"room\":");
-    json_out_str(&o, s->chat->room, strlen(s->chat->room));
-    json_out_lit(&o, ",\"username\":");
-    json_out_str(&o, s->chat->username, strlen(s->chat->username));
-    json_out_lit(&o, ",");
-    chat_online_users(s, &o);
+    json_out_lit(&o, "{");
+    chat_write_joined(s, &o);
     json_out_lit(&o, "}");
     session_send_event(s, "joined", o.buf, o.len);
     json_out_dispose(&o);
