@@ -1,22 +1,22 @@
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
 #include "nng_close.h"
+#include "refcount.h"
 
 typedef struct st_closing_t {
     nng_socket sock;
     pthread_mutex_t mutex;
     pthread_cond_t cond;
     bool done;
-    _Atomic int refs; /* the waiter and the closing thread: the last one frees */
+    refcount_t refs; /* the waiter and the closing thread: the last one frees */
 } closing_t;
 
 static void release(closing_t *c)
 {
-    if (atomic_fetch_sub(&c->refs, 1) == 1) {
+    if (refcount_release(&c->refs)) {
         pthread_cond_destroy(&c->cond);
         pthread_mutex_destroy(&c->mutex);
         free(c);
@@ -48,9 +48,9 @@ int nng_close_within(nng_socket sock, unsigned timeout_ms)
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&c->cond, &attr);
     pthread_condattr_destroy(&attr);
-    atomic_store(&c->refs, 2);
+    refcount_init(&c->refs, 2);
     if (pthread_create(&tid, NULL, close_thread, c) != 0) {
-        atomic_store(&c->refs, 1);
+        refcount_init(&c->refs, 1);
         release(c);
         nng_close(sock);
         return 0;

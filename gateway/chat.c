@@ -1,5 +1,4 @@
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -8,6 +7,7 @@
 #include "gateway.h"
 #include "json_out.h"
 #include "log.h"
+#include "refcount.h"
 #include "session.h"
 
 #define PRESENCE_TICK_MS 25
@@ -34,7 +34,7 @@ struct st_chat_t {
 /* One message for the sessions of a room on one thread; the frames are shared by the threads and the sessions (each
  * session's queue holds a reference, not a copy: a message to 10,000 members is one copy of its bytes per protocol). */
 typedef struct st_chat_event_t {
-    _Atomic unsigned refs;
+    refcount_t refs;
     char room[VALID_USER_ID_MAX + 1];
     uint64_t exclude; /* a session that does not get it (the one that joined or left), or 0 */
     ws_conn_shared_t *native, *sio;
@@ -65,13 +65,13 @@ static chat_event_t *event_new(const char *room, uint64_t exclude, const char *n
     size_t native_len = 9 + nlen + 9 + len + (count != NULL ? 9 + clen : 0) + 1,
            sio_len = 4 + nlen + 2 + len + (count != NULL ? 1 + clen : 0) + 1;
     chat_event_t *ev = malloc(sizeof(*ev));
-    char *text = malloc(native_len + sio_len);
-    if (ev == NULL || text == NULL)
+    if (ev == NULL)
         abort();
-    atomic_store(&ev->refs, 1);
+    refcount_init(&ev->refs, 1);
     snprintf(ev->room, sizeof(ev->room), "%s", room);
     ev->exclude = exclude;
-    char *native = text, *sio = text + native_len, *p = native;
+    char *p;
+    ev->native = ws_conn_shared_text(native_len, &p);
     memcpy(p, "{\"type\":\"", 9), p += 9;
     memcpy(p, name, nlen), p += nlen;
     memcpy(p, "\",\"data\":", 9), p += 9;
@@ -81,8 +81,7 @@ static chat_event_t *event_new(const char *room, uint64_t exclude, const char *n
         memcpy(p, count, clen), p += clen;
     }
     *p++ = '}';
-    ev->native = ws_conn_shared_text(native, (size_t)(p - native));
-    p = sio;
+    ev->sio = ws_conn_shared_text(sio_len, &p);
     memcpy(p, "42[\"", 4), p += 4;
     memcpy(p, name, nlen), p += nlen;
     memcpy(p, "\",", 2), p += 2;
@@ -92,14 +91,12 @@ static chat_event_t *event_new(const char *room, uint64_t exclude, const char *n
         memcpy(p, count, clen), p += clen;
     }
     *p++ = ']';
-    ev->sio = ws_conn_shared_text(sio, (size_t)(p - sio));
-    free(text);
     return ev;
 }
 
 static void event_release(chat_event_t *ev)
 {
-    if (atomic_fetch_sub_explicit(&ev->refs, 1, memory_order_acq_rel) == 1) {
+    if (refcount_release(&ev->refs)) {
         ws_conn_shared_release(ev->native);
         ws_conn_shared_release(ev->sio);
         free(ev);
@@ -146,7 +143,7 @@ static void post(gateway_thread_t *from, chat_event_t *ev, const unsigned *per_t
         chat_delivery_t *d = malloc(sizeof(*d));
         if (d == NULL)
             abort();
-        atomic_fetch_add_explicit(&ev->refs, 1, memory_order_relaxed);
+        refcount_retain(&ev->refs);
         *d = (chat_delivery_t){.event = ev};
         h2o_multithread_send_message(&gw->threads[t].chat.receiver, &d->msg);
     }

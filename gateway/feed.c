@@ -22,12 +22,12 @@ struct st_feed_t {
 
 void feed_batch_retain(feed_batch_t *batch)
 {
-    atomic_fetch_add_explicit(&batch->refs, 1, memory_order_relaxed);
+    refcount_retain(&batch->refs);
 }
 
 void feed_batch_release(feed_batch_t *batch)
 {
-    if (atomic_fetch_sub_explicit(&batch->refs, 1, memory_order_acq_rel) == 1)
+    if (refcount_release(&batch->refs))
         free(batch);
 }
 
@@ -72,7 +72,7 @@ static feed_batch_t *build_batch(feed_t *feed, const proto_reply_t *rep, bool re
     char *text = (char *)(batch->items + n);
     if (b->len != 0)
         memcpy(text, b->buf, b->len);
-    atomic_store(&batch->refs, 1);
+    refcount_init(&batch->refs, 1);
     batch->resync = resync;
     batch->n = n;
     for (size_t i = 0; i < n; ++i)

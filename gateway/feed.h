@@ -15,6 +15,7 @@
 #include <h2o.h>
 #include <h2o/multithread.h>
 #include "json_out.h"
+#include "refcount.h"
 
 typedef struct st_gateway_thread_t gateway_thread_t;
 typedef struct st_feed_t feed_t;
@@ -29,7 +30,7 @@ typedef struct st_feed_item_t {
 
 /* One batch, shared read-only by every thread; freed when the last one releases it. */
 typedef struct st_feed_batch_t {
-    _Atomic unsigned refs;
+    refcount_t refs;
     bool resync; /* sessions must read history: the feed lost notifications (or just started) */
     size_t n;
     feed_item_t items[];

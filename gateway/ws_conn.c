@@ -1,7 +1,7 @@
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include "refcount.h"
 #include "ws_conn.h"
 #include <h2o/http1.h>
 
@@ -17,7 +17,7 @@ struct st_ws_conn_frame_t {
 };
 
 struct st_ws_conn_shared_t {
-    _Atomic size_t refs;
+    refcount_t refs;
     size_t len;
     uint8_t bytes[];
 };
@@ -112,28 +112,28 @@ static void enqueue(ws_conn_t *conn, uint8_t opcode, const void *payload, size_t
     conn->_queued += f->len;
 }
 
-ws_conn_shared_t *ws_conn_shared_text(const char *data, size_t len)
+ws_conn_shared_t *ws_conn_shared_text(size_t len, char **payload)
 {
     uint8_t header[WS_HEADER_MAX];
     size_t hlen = ws_frame_header(header, WS_OP_TEXT, len);
     ws_conn_shared_t *f = malloc(offsetof(ws_conn_shared_t, bytes) + hlen + len);
     if (f == NULL)
         abort();
-    atomic_init(&f->refs, 1);
+    refcount_init(&f->refs, 1);
     f->len = hlen + len;
     memcpy(f->bytes, header, hlen);
-    memcpy(f->bytes + hlen, data, len);
+    *payload = (char *)f->bytes + hlen;
     return f;
 }
 
 void ws_conn_shared_retain(ws_conn_shared_t *f)
 {
-    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+    refcount_retain(&f->refs);
 }
 
 void ws_conn_shared_release(ws_conn_shared_t *f)
 {
-    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
+    if (refcount_release(&f->refs))
         free(f);
 }
 

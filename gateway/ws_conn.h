@@ -82,7 +82,8 @@ int ws_conn_send_text(ws_conn_t *conn, const char *data, size_t len);
 /* A text frame built once (header and payload) for many connections, on any threads: a message to a big room holds
  * one copy of its bytes, not one per session. Reference-counted (atomically): the creator holds one reference. */
 typedef struct st_ws_conn_shared_t ws_conn_shared_t;
-ws_conn_shared_t *ws_conn_shared_text(const char *data, size_t len);
+/* A text frame of len payload bytes, which the caller writes at *payload before it queues the frame anywhere. */
+ws_conn_shared_t *ws_conn_shared_text(size_t len, char **payload);
 void ws_conn_shared_retain(ws_conn_shared_t *f);
 void ws_conn_shared_release(ws_conn_shared_t *f);
 /* Bytes the frame adds to a connection's queue (header included). */
