@@ -22,8 +22,8 @@
  * which ps would show), every session carries a token as the README's clients send it: native sessions an
  * `Authorization: Bearer` header on the upgrade, Socket.IO sessions auth.token in CONNECT (socket.io-client's
  * `auth: {token}`), and the publisher's POSTs a publisher's token (scope publish). A session's token is for its user
- * (--user, --user-prefix), or, for a session that only chats, for its chat name. Tokens are made here (HMAC-SHA256 with
- * OpenSSL, as an identity provider would), one per session as it opens: thousands cost milliseconds, not a process each.
+ * (--user, --user-prefix), or, for a session that only chats, for its chat name. Tokens are made here by the gateway's own
+ * code (auth_mint, gateway/auth.c), one per session as it opens: thousands cost milliseconds, not a process each.
  *
  * A benchmark program, not a test: it trusts the servers' framing and reports what it sees.
  */
@@ -47,8 +47,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/sha.h>
+#include "auth.h"
 
 #define WSL_READ_CHUNK (256 * 1024)
 #define WSL_BIG_FRAME 8192 /* larger frames are never bench messages: classified by their start, the rest discarded */
@@ -119,9 +119,7 @@ static struct {
     char stdin_buf[256];
     size_t stdin_len;
     uint64_t rng;
-    /* credentials: the gateway's secret (none: no tokens are sent) */
-    char *secret;
-    size_t secret_len;
+    auth_keys_t keys; /* the gateway's secret (secret_len 0: no tokens are sent) */
     char publisher_token[WSL_TOKEN_MAX];
 } W;
 
@@ -185,41 +183,14 @@ static void say(const char *fmt, ...)
 
 /* ---- tokens ------------------------------------------------------------------------------------------------------- */
 
-/* base64url without padding (RFC 7515) of n bytes into out (NUL-terminated); returns its length. */
-static size_t b64url(const unsigned char *in, size_t n, char *out)
-{
-    int len = EVP_EncodeBlock((unsigned char *)out, in, (int)n);
-    while (len > 0 && out[len - 1] == '=')
-        --len;
-    out[len] = '\0';
-    for (int i = 0; i < len; ++i)
-        out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
-    return (size_t)len;
-}
-
-/* A JWT (HS256) for sub with scope (NULL: none), valid for WSL_TOKEN_TTL_S, into out (WSL_TOKEN_MAX bytes). */
+/* A token (HS256) for sub with scope (NULL: none), valid for WSL_TOKEN_TTL_S, into out (WSL_TOKEN_MAX bytes): made by
+ * the gateway's own code (gateway/auth.c, as `gateway mint-token` makes them). */
 static void mint_token(const char *sub, const char *scope, char *out)
 {
-    char claims[256], *p = out;
-    long long now = (long long)time(NULL);
-    int n = snprintf(claims, sizeof(claims), "{\"sub\":\"%s\",\"iat\":%lld,\"exp\":%lld%s%s%s}", sub, now, now + WSL_TOKEN_TTL_S,
-                     scope != NULL ? ",\"scope\":\"" : "", scope != NULL ? scope : "", scope != NULL ? "\"" : "");
-    if (n < 0 || (size_t)n >= sizeof(claims) || strlen(sub) > 64) {
-        fprintf(stderr, "ws_load: a token's subject is too long: %s\n", sub);
+    if (auth_mint(W.keys.secret, W.keys.secret_len, sub, scope, (int64_t)time(NULL), WSL_TOKEN_TTL_S, out, WSL_TOKEN_MAX) < 0) {
+        fprintf(stderr, "ws_load: cannot make a token for '%s' (not a valid user id?)\n", sub);
         exit(2);
     }
-    static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-    p += b64url((const unsigned char *)header, sizeof(header) - 1, p);
-    *p++ = '.';
-    p += b64url((const unsigned char *)claims, (size_t)n, p);
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned maclen = 0;
-    if (HMAC(EVP_sha256(), W.secret, (int)W.secret_len, (const unsigned char *)out, (size_t)(p - out), mac, &maclen) == NULL) {
-        fprintf(stderr, "ws_load: HMAC failed\n");
-        exit(1);
-    }
-    *p++ = '.';
-    b64url(mac, maclen, p);
 }
 
 /* The name a session's token is for: its user, else its chat name. */
@@ -238,7 +209,7 @@ static bool session_token(uint32_t index, char *out)
 {
     static char one_user[WSL_TOKEN_MAX]; /* --user: every session has the same */
     char sub[96];
-    if (W.secret == NULL)
+    if (W.keys.secret_len == 0)
         return false;
     if (W.user != NULL && one_user[0] != '\0') {
         memcpy(out, one_user, sizeof(one_user));
@@ -913,8 +884,8 @@ static void publish_due(uint64_t t)
         int n = snprintf(req, sizeof(req),
                          "POST /v1/notifications HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
                          "%s%s%sContent-Length: %d\r\n\r\n%s",
-                         W.host, W.port, W.secret != NULL ? "Authorization: Bearer " : "", W.publisher_token,
-                         W.secret != NULL ? "\r\n" : "", bl, body);
+                         W.host, W.port, W.keys.secret_len != 0 ? "Authorization: Bearer " : "", W.publisher_token,
+                         W.keys.secret_len != 0 ? "\r\n" : "", bl, body);
         if (ts - due > W.lag_max_ns)
             W.lag_max_ns = ts - due;
         h->pending[(h->head + h->count) % h->cap] = ts;
@@ -1258,12 +1229,11 @@ int main(int argc, char **argv)
     W.rng = now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
     const char *secret = getenv("NOTIGATE_JWT_SECRET");
     if (secret != NULL && secret[0] != '\0') {
-        W.secret_len = strlen(secret);
-        while (W.secret_len > 0 && (secret[W.secret_len - 1] == '\n' || secret[W.secret_len - 1] == '\r'))
-            --W.secret_len; /* as the gateway reads it: trailing CR/LF dropped */
-        W.secret = xrealloc(NULL, W.secret_len + 1);
-        memcpy(W.secret, secret, W.secret_len);
-        W.secret[W.secret_len] = '\0';
+        char err[160];
+        if (auth_keys_set_secret(&W.keys, secret, strlen(secret), err, sizeof(err)) != 0) { /* read as the gateway reads it */
+            fprintf(stderr, "ws_load: NOTIGATE_JWT_SECRET: %s\n", err);
+            return 2;
+        }
         unsetenv("NOTIGATE_JWT_SECRET");
         mint_token("bench-publisher", "publish", W.publisher_token);
     }
